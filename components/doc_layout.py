@@ -1,0 +1,81 @@
+"""Where fgen keeps annotations on a spaCy Doc (see docs/data-format.md).
+
+- `doc.spans["fgen"]`: every annotated span (each fragment of a discontinuous entity is one
+  span; fragments of one entity share `span.id_`, the MAE entity id). Label = category,
+  `span.kb_id_` = normalised value.
+- `doc.ents`: the same spans when none of them overlap.
+- `doc._.links`: list of statements, each a dict category label -> Span.
+- `doc._.link_scores`: one float (or None for gold links) per statement.
+- `doc._.provenance`: dict with pmid, source, annotator, scheme, folder, links_annotated.
+
+Links and provenance live in `doc.user_data`, so they survive `DocBin(store_user_data=True)`;
+importing `fgen` registers the extensions, nothing else is needed to read them back.
+"""
+from typing import Dict, List, Optional, Sequence
+
+from spacy.tokens import Doc, Span
+
+SPAN_KEY = "fgen"
+LINKS_KEY = "fgen.links"
+
+Link = Dict[str, Span]
+
+
+def _span_record(span: Span) -> list:
+    return [span.start_char, span.end_char, span.label_, span.kb_id_, span.id_]
+
+
+def get_links(doc: Doc) -> List[Link]:
+    """The statements of `doc` as dicts category -> Span (a new list on every call)."""
+    links = []
+    for entry in doc.user_data.get(LINKS_KEY, []):
+        link = {}
+        for role, (start, end, label, kb_id, span_id) in entry["members"].items():
+            span = doc.char_span(start, end, label=label, kb_id=kb_id, span_id=span_id)
+            if span is None:
+                raise ValueError(f"link member {role} at {start}~{end} is not on token boundaries of this Doc")
+            link[role] = span
+        links.append(link)
+    return links
+
+
+def get_link_scores(doc: Doc) -> List[Optional[float]]:
+    """One score per statement in `doc._.links`; None where the link is gold."""
+    return [entry.get("score") for entry in doc.user_data.get(LINKS_KEY, [])]
+
+
+def set_links(doc: Doc, links: Sequence[Link], scores: Optional[Sequence[Optional[float]]] = None) -> None:
+    """Store statements (and optionally their scores) on `doc`.
+
+    doc (Doc): the document the spans belong to.
+    links (Sequence[Dict[str, Span]]): statements, category label -> Span.
+    scores (Optional[Sequence[float]]): one score per statement, e.g. from the link component.
+    """
+    if scores is not None and len(scores) != len(links):
+        raise ValueError(f"{len(scores)} scores for {len(links)} links")
+    entries = []
+    for i, link in enumerate(links):
+        for role, span in link.items():
+            if span.doc is not doc:
+                raise ValueError(f"link member {role} {span.text!r} belongs to another Doc")
+        entry: dict = {"members": {role: _span_record(span) for role, span in link.items()}}
+        if scores is not None and scores[i] is not None:
+            entry["score"] = float(scores[i])
+        entries.append(entry)
+    doc.user_data[LINKS_KEY] = entries
+
+
+def register_extensions() -> None:
+    """Register `doc._.links`, `doc._.link_scores` and `doc._.provenance` (idempotent)."""
+    if not Doc.has_extension("links"):
+        Doc.set_extension("links", getter=get_links, setter=set_links)
+    if not Doc.has_extension("link_scores"):
+        Doc.set_extension("link_scores", getter=get_link_scores)
+    if not Doc.has_extension("provenance"):
+        Doc.set_extension("provenance", default=None)
+
+
+def spans_overlap(spans: Sequence[Span]) -> bool:
+    """Whether any two spans share a token."""
+    ordered = sorted(spans, key=lambda s: (s.start, s.end))
+    return any(b.start < a.end for a, b in zip(ordered, ordered[1:]))

@@ -5,8 +5,8 @@ and the folder (`... Marked and Linked ...`: links were annotated for this abstr
 
 De-duplication rule: one Doc per PMID (files without a PMID are keyed by their name). When
 the same abstract occurs several times among the inputs, keep the copy with the most
-annotation work: links annotated > more entities > more links; ties go to the first path in
-sorted order. Identical copies (the agreement set repeats V2 files) are dropped silently in
+annotation work: links annotated > more entities > more links > lying in a "Marked and
+Linked" folder; remaining ties go to the first path in sorted order. Identical copies (the agreement set repeats V2 files) are dropped silently in
 the same way; every dropped file is listed in the conversion report.
 """
 import re
@@ -39,13 +39,18 @@ def collect_files(inputs: Iterable[Path]) -> List[Path]:
     return found
 
 
+def pmid_of(path: Path) -> Optional[str]:
+    """The PubMed id in a MAE file name (`552_PMID29058102.txt_HZ.xml` -> "29058102"), or None."""
+    match = _PMID_RE.search(Path(path).name)
+    return match.group(1) if match else None
+
+
 def provenance_for(path: Path, scheme: Scheme, record: MaeDocument, linked_re: re.Pattern = LINKED_FOLDER_RE) -> Dict:
     """Provenance of one file: pmid, source, annotator, revision, scheme, folder, links_annotated."""
-    pmid = _PMID_RE.search(path.name)
     annotator = _ANNOTATOR_RE.search(path.name)
     folder = path.parent.name
     return {
-        "pmid": pmid.group(1) if pmid else None,
+        "pmid": pmid_of(path),
         "source": path.name,
         "folder": folder,
         "annotator": annotator.group(2) if annotator else None,
@@ -61,6 +66,7 @@ class Candidate:
     path: Path
     record: MaeDocument
     provenance: Dict
+    linked_by_folder: bool
 
     @property
     def key(self) -> str:
@@ -68,7 +74,13 @@ class Candidate:
 
     @property
     def rank(self) -> Tuple:
-        return (not self.provenance["links_annotated"], -len(self.record.entities), -len(self.record.links), str(self.path))
+        return (
+            not self.provenance["links_annotated"],
+            -len(self.record.entities),
+            -len(self.record.links),
+            not self.linked_by_folder,  # among identical copies, keep the one in the scheme's own folder
+            str(self.path),
+        )
 
 
 @dataclass
@@ -97,7 +109,8 @@ def read_candidates(paths: Sequence[Path], scheme: Scheme, result: ConversionRes
         except OSError as err:
             result.errors.append(MaeError(path, f"cannot read: {err.strerror or err}"))
             continue
-        candidates.append(Candidate(path, record, provenance_for(path, scheme, record, linked_re)))
+        provenance = provenance_for(path, scheme, record, linked_re)
+        candidates.append(Candidate(path, record, provenance, bool(linked_re.search(path.parent.name))))
     return candidates
 
 

@@ -12,7 +12,7 @@ from typing import List, Optional
 import srsly
 import typer
 from spacy.tokens import DocBin
-from wasabi import msg
+from fgen.console import msg
 
 from fgen.atomic import write_bytes_atomic
 from fgen.corpus import LINKED_FOLDER_RE, ConversionResult, convert_paths
@@ -75,6 +75,9 @@ def main(
     *inputs, output = paths
     if output.suffix != ".spacy":
         msg.fail(f"{output}: the output must end in .spacy", exits=2)
+    missing = [str(p) for p in inputs if not p.exists()]
+    if missing:
+        msg.fail(f"No such file or folder: {', '.join(missing)}", exits=2)
     defs_dir = definitions or find_definitions_dir(inputs, scheme)
     if defs_dir is None:
         msg.fail(f"No scheme definition files for {scheme} found above the inputs; pass --definitions", exits=2)

@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
-from wasabi import msg
+from fgen.console import msg
 
 import fgen  # noqa: F401  registers doc._.links and doc._.provenance
 from fgen.atomic import atomic_directory

@@ -1,0 +1,132 @@
+"""Shared fixtures: a tiny corpus on disk, shaped like the upstream one, written by the tests."""
+import json
+from pathlib import Path
+
+import pytest
+
+import fgen  # noqa: F401  registers the Doc extensions
+from fgen.schemes import load_scheme
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_CORPUS = REPO.parent / "shared" / "fgen-corpus"
+
+V2_CATEGORIES = {
+    "PERTURBING_ACTION": {"entity_linking_field": "@perturbing_actionID", "fields": {"perturbing_action": {"mae_field": "@perturbingaction"}}},
+    "CONTEXT": {"entity_linking_field": "@contextID", "fields": {"context": {"mae_field": "@context"}}},
+    "EFFECT": {"entity_linking_field": "@effectID", "fields": {"effect": {"mae_field": "@effect"}}},
+    "PHENOTYPE": {"entity_linking_field": "@phenotypeID", "fields": {"phenotype": {"mae_field": "@phenotype"}}},
+}
+V2_VALUES = {
+    "category": list(V2_CATEGORIES),
+    "perturbing_action": ["-", "gene gain-of-function", "rnai/knockdown"],
+    "context": ["-", "cells", "transformed cells"],
+    "effect": ["-", "positive", "negative"],
+    "phenotype": ["-", "autophagy", "tumourigenesis", "migration"],
+}
+V1_CATEGORIES = {
+    "PERTURBING_ACTION": {"entity_linking_field": "@perturbing_actionID", "fields": {"description": {"mae_field": "@description"}}},
+    "CONTEXT": {
+        "entity_linking_field": "@contextID",
+        "fields": {"experiment_type": {"mae_field": "@experiment_type"}, "species": {"mae_field": "@species"}},
+    },
+    "EFFECT": {
+        "entity_linking_field": "@effectID",
+        "fields": {"phenotype": {"mae_field": "@phenotype"}, "activity": {"mae_field": "@activity"}},
+    },
+}
+V1_VALUES = {
+    "category": list(V1_CATEGORIES),
+    "description": ["knock down", "increased expression level"],
+    "experiment_type": ["transformed cell line", "tumour"],
+    "species": ["human", "not stated"],
+    "phenotype": ["autophagy", "migration", "tumourigenesis"],
+    "activity": ["inhibits", "decreases", "increases"],
+}
+
+TEXT = (
+    "Overexpression of ZNNT1 promotes autophagy in UM cells, whereas knockdown of\n"
+    "ZNNT1 attenuates PP242-induced autophagy. Overexpression of ZNNT1 inhibits migration."
+)
+
+
+def offsets(text: str, piece: str, nth: int = 0) -> str:
+    """`start~end` of the nth occurrence of `piece` in `text`."""
+    start = -1
+    for _ in range(nth + 1):
+        start = text.index(piece, start + 1)
+    return f"{start}~{start + len(piece)}"
+
+
+def mae_xml(text: str, tags: str, root: str = "Genomics_ConceptTask") -> str:
+    return f'<?xml version="1.0" encoding="UTF-8" ?>\n\n<{root}>\n<TEXT><![CDATA[{text}]]></TEXT>\n<TAGS>\n{tags}\n</TAGS>\n</{root}>\n'
+
+
+def v2_tags(text: str = TEXT) -> str:
+    o = lambda piece, nth=0: offsets(text, piece, nth)  # noqa: E731
+    return "\n".join(
+        [
+            f'<PERTURBING_ACTION id="P0" spans="{o("Overexpression of ZNNT1")}" text="Overexpression of ZNNT1" perturbingaction="gene gain-of-function" />',
+            f'<PERTURBING_ACTION id="P1" spans="{o("knockdown of" + chr(10) + "ZNNT1")}" text="knockdown of ZNNT1" perturbingaction="rnai/knockdown" />',
+            f'<CONTEXT id="C0" spans="{o("UM cells")}" text="UM cells" context="transformed cells" />',
+            f'<EFFECT id="E0" spans="{o("promotes")}" text="promotes" effect="positive" />',
+            f'<EFFECT id="E1" spans="{o("attenuates")}" text="attenuates" effect="negative" />',
+            f'<EFFECT id="E2" spans="{o("induced")}" text="induced" effect="positive" />',
+            f'<EFFECT id="E3" spans="{o("inhibits")}" text="inhibits" effect="negative" />',
+            f'<PHENOTYPE id="PH0" spans="{o("autophagy")}" text="autophagy" phenotype="autophagy" />',
+            f'<PHENOTYPE id="PH1" spans="{o("autophagy", 1)}" text="autophagy" phenotype="autophagy" />',
+            f'<PHENOTYPE id="PH2" spans="{o("migration")}" text="migration" phenotype="migration" />',
+            '<ENTITY_LINKING id="EN0" perturbing_actionID="P0" perturbing_actionText="Overexpression of ZNNT1" '
+            'contextID="C0" contextText="UM cells" effectID="E0" effectText="promotes" phenotypeID="PH0" phenotypeText="autophagy" />',
+            '<ENTITY_LINKING id="EN1" perturbing_actionID="P0" perturbing_actionText="Overexpression of ZNNT1" '
+            'contextID="C0" contextText="UM cells" effectID="E3" effectText="inhibits" phenotypeID="PH2" phenotypeText="migration" />',
+        ]
+    )
+
+
+def v1_tags(text: str = TEXT) -> str:
+    o = lambda piece, nth=0: offsets(text, piece, nth)  # noqa: E731
+    return "\n".join(
+        [
+            f'<PERTURBING_ACTION id="P0" spans="{o("Overexpression of ZNNT1")}" text="Overexpression of ZNNT1" description="increased expression level" />',
+            f'<PERTURBING_ACTION id="P1" spans="{o("knockdown of" + chr(10) + "ZNNT1")}" text="knockdown of ZNNT1" description="knock down" />',
+            f'<CONTEXT id="C0" spans="{o("UM cells")}" text="UM cells" experiment_type="transformed cell line" species="not stated" />',
+            # discontinuous, and overlapping E2 below
+            f'<EFFECT id="E0" spans="{o("attenuates")},{o("autophagy", 1)}" text="attenuates ... autophagy" phenotype="autophagy" activity="decreases" />',
+            f'<EFFECT id="E1" spans="{o("promotes autophagy")}" text="promotes autophagy" phenotype="autophagy" activity="increases" />',
+            f'<EFFECT id="E2" spans="{o("induced autophagy")}" text="induced autophagy" phenotype="autophagy" activity="increases" />',
+            '<ENTITY_LINKING id="EN0" perturbing_actionID="P1" perturbing_actionText="knockdown of ZNNT1" '
+            'contextID="C0" contextText="UM cells" effectID="E0" effectText="attenuates ... autophagy" />',
+        ]
+    )
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path: Path) -> Path:
+    """A corpus folder with definition files and V2/V1 MAE files in upstream-style folders."""
+    root = tmp_path / "corpus"
+    raw = root / "raw_data"
+    (root).mkdir()
+    (root / "tag_categories_v2.json").write_text(json.dumps(V2_CATEGORIES))
+    (root / "tag_list_definitions_v2.json").write_text(json.dumps(V2_VALUES))
+    (root / "tag_categories.json").write_text(json.dumps(V1_CATEGORIES))
+    (root / "tag_list_definitions.json").write_text(json.dumps(V1_VALUES))
+    files = {
+        "V2 Marked and Linked Entities/1_PMID111111.txt_CC2.xml": mae_xml(TEXT, v2_tags()),
+        "V2 Marked Entities No Linking/2_PMID222222.txt_CC2.xml": mae_xml(TEXT, v2_tags().split("\n<ENTITY_LINKING")[0]),
+        "V2 No Marked Entities/3_PMID333333.txt_CC2.xml": mae_xml("Nothing to see here.", ""),
+        "Marked and Linked Entities/1_PMID111111.txt_CC.xml": mae_xml(TEXT, v1_tags()),
+    }
+    for name, content in files.items():
+        (raw / name).parent.mkdir(parents=True, exist_ok=True)
+        (raw / name).write_text(content, encoding="utf8")
+    return root
+
+
+@pytest.fixture
+def v2_scheme(tiny_corpus: Path):
+    return load_scheme(tiny_corpus, "v2")
+
+
+@pytest.fixture
+def v1_scheme(tiny_corpus: Path):
+    return load_scheme(tiny_corpus, "v1")

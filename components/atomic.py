@@ -7,6 +7,12 @@ from pathlib import Path
 from typing import Iterator, Union
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def write_bytes_atomic(path: Union[str, Path], data: bytes) -> None:
     """Write `data` to `path` so readers see either the old file or the complete new one."""
     path = Path(path)
@@ -15,6 +21,7 @@ def write_bytes_atomic(path: Union[str, Path], data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the result should look like open()
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -27,6 +34,7 @@ def atomic_directory(path: Union[str, Path]) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result should look like a mkdir
     try:
         yield tmp
         if path.exists():

@@ -8,14 +8,14 @@ listed one line each (file: reason) and nothing is written (exit 1).
 import shlex
 import sys
 from pathlib import Path
-from typing import Dict, List, NoReturn, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import srsly
 import typer
-from wasabi import msg
 
 from fgen.agreement import ALL, Agreement, Counts, Pairing, compare_documents, pair_by_pmid, value_summary
 from fgen.atomic import write_bytes_atomic
+from fgen.console import msg
 from fgen.corpus import collect_files, pmid_of
 from fgen.mae import MaeDocument, MaeError, read_mae
 from fgen.schemes import Scheme, find_definitions_dir, load_scheme
@@ -126,12 +126,6 @@ def render(command: str, folders: Tuple[Path, Path], scheme: Scheme, pairing: Pa
     return "\n".join(lines + ["", METHOD])
 
 
-def fail(message: str, code: int) -> NoReturn:
-    """Exit with one unwrapped line on stderr (wasabi would wrap long paths)."""
-    typer.echo(f"✘ {message}", err=True)
-    raise typer.Exit(code)
-
-
 def read_all(paths: Sequence[Path], scheme: Scheme) -> Tuple[Dict[Path, MaeDocument], List[MaeError]]:
     docs, errors = {}, []
     for path in paths:
@@ -157,30 +151,30 @@ def main(
     command = "python " + " ".join(shlex.quote(arg) for arg in sys.argv)
     defs_dir = definitions or find_definitions_dir([folder_a, folder_b], scheme)
     if defs_dir is None:
-        fail(f"No scheme definition files for {scheme} found above the inputs; pass --definitions", 2)
+        msg.fail(f"No scheme definition files for {scheme} found above the inputs; pass --definitions", exits=2)
     try:
         schema = load_scheme(defs_dir, scheme)
         files_a, files_b = collect_files([folder_a]), collect_files([folder_b])
         pairing = pair_by_pmid(files_a, files_b)
     except (FileNotFoundError, ValueError) as err:
-        fail(str(err), 2)
+        msg.fail(str(err), exits=2)
     docs, errors = read_all([*files_a, *files_b], schema)
     for err in errors:
-        typer.echo(f"✘ {err}", err=True)
+        msg.fail(str(err))
     if errors:
-        fail(f"{len(errors)} invalid file(s): nothing written", 1)
+        msg.fail(f"{len(errors)} invalid file(s): nothing written", exits=1)
     for other, files in (("B", pairing.only_a), ("A", pairing.only_b)):
         for path in files:
             pmid = pmid_of(path)
-            typer.echo(f"⚠ {path}: unpaired ({f'no file with PMID {pmid} in {other}' if pmid else 'no PMID in its name'})", err=True)
+            msg.warn(f"{path}: unpaired ({f'no file with PMID {pmid} in {other}' if pmid else 'no PMID in its name'})")
     if not pairing.pairs:
-        fail("No files pair up by PMID: nothing to compare", 1)
+        msg.fail("No files pair up by PMID: nothing to compare", exits=1)
     per_doc, total = {}, Agreement()
     for pmid, path_a, path_b in pairing.pairs:
         try:
             per_doc[pmid] = compare_documents(docs[path_a], docs[path_b], schema)
         except ValueError as err:
-            fail(f"{path_b}: {err} (vs {path_a})", 1)
+            msg.fail(f"{path_b}: {err} (vs {path_a})", exits=1)
         total.add(per_doc[pmid])
     write_bytes_atomic(output, render(command, (folder_a, folder_b), schema, pairing, per_doc, total).encode("utf8"))
     if json_path is not None:

@@ -10,11 +10,11 @@ is replaced all at once; the rules are in `fgen.splits`.
 import hashlib
 from pathlib import Path
 
-import spacy
 import typer
 from spacy.tokens import DocBin
-from wasabi import msg
+from spacy.vocab import Vocab
 
+from fgen.console import msg
 from fgen.splits import LinkDocs, build_manifest, check_output_dir, plan_splits, write_splits
 
 app = typer.Typer(add_completion=False)
@@ -32,7 +32,7 @@ def main(
 ) -> None:
     """Seeded, PMID-grouped train/dev split, folds and link subsets, with a splits.json manifest."""
     data = input_path.read_bytes()
-    docs = list(DocBin().from_bytes(data).get_docs(spacy.blank("en").vocab))
+    docs = list(DocBin().from_bytes(data).get_docs(Vocab()))
     options = {"seed": seed, "dev_fraction": dev_fraction, "folds": folds, "include_unannotated": include_unannotated, "link_docs": link_docs.value}
     try:
         check_output_dir(output_dir, input_path)

@@ -223,6 +223,15 @@ def test_cli_bad_file(tmp_path, scheme):
     assert not out.exists()
 
 
+def test_cli_text_mismatch(tmp_path, scheme):
+    defs, folder_a, folder_b = write_folders(tmp_path, scheme)
+    other = folder_b / "1_PMID12345.txt_CC2.xml"
+    other.write_text(mae_to_string(MaeDocument(TEXT + " more"), scheme))
+    proc = run_cli(str(folder_a), str(folder_b), "--definitions", str(defs), "--output", str(tmp_path / "a.md"))
+    assert proc.returncode == 1
+    assert f"{other}: the two annotations have different texts" in proc.stdout + proc.stderr
+
+
 @pytest.mark.corpus
 @pytest.mark.skipif(not IAA.is_dir(), reason="real corpus not present")
 def test_real_hz_vs_cc2():

@@ -54,7 +54,10 @@ def main(
     definitions: Optional[Path] = typer.Option(None, "--definitions", "-d", help="Folder with the scheme definition files"),
 ) -> None:
     """Export a DocBin to MAE XML (entities with values, ENTITY_LINKING statements)."""
-    docs = list(DocBin().from_disk(input_path).get_docs(Vocab()))
+    try:
+        docs = list(DocBin().from_disk(input_path).get_docs(Vocab()))
+    except ValueError as err:
+        msg.fail(f"{input_path}: not a readable DocBin ({' '.join(str(err).split()[:12])} ...)", exits=1)
     name = scheme or next((d._.provenance["scheme"] for d in docs if d._.provenance), "v2")
     defs_dir = definitions or find_definitions_dir([input_path, Path.cwd()], name)
     if defs_dir is None:

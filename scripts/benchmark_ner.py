@@ -16,10 +16,12 @@ Entity scores are computed the same way for all: exact spans of `doc.spans["fgen
 `doc.ents`) against gold. Speed: `nlp.pipe` over the fold's texts after a warm-up pass.
 """
 import copy
+import os
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import date
 from pathlib import Path
 from typing import Any, Dict, List
@@ -91,32 +93,48 @@ def words_per_second(nlp, texts: List[str], batch_size: int) -> float:
     return n_words / (time.perf_counter() - start)
 
 
-def run_fold(encoder: str, system: str, fold: int, folds_dir: Path, out: Path, epochs: int, definitions: Path, gpu_id: int) -> Dict[str, Any]:
-    """Train one system on one fold, evaluate model-last on the held-out fold."""
-    run_dir = out / f"{system}_{encoder}" / f"fold{fold}"
-    result_path = run_dir / "result.json"
-    if result_path.exists():  # finished earlier: reruns continue where they stopped
-        return srsly.read_json(result_path)
+def run_dir_of(out: Path, encoder: str, system: str, fold: int) -> Path:
+    return out / f"{system}_{encoder}" / f"fold{fold}"
+
+
+def train_fold(encoder: str, system: str, fold: int, folds_dir: Path, out: Path, epochs: int, definitions: Path, gpu_id: int) -> float:
+    """Train one system on folds/train{k} for `epochs` epochs; returns the seconds per epoch."""
+    run_dir = run_dir_of(out, encoder, system, fold)
+    timing = run_dir / "timing.json"
+    if (run_dir / "model-last").exists() and timing.exists():  # finished earlier: reruns go on
+        return srsly.read_json(timing)["seconds_per_epoch"]
     run_dir.mkdir(parents=True, exist_ok=True)
     system_config(encoder, system).to_disk(run_dir / "config.cfg")
     cmd = [sys.executable, "-m", "spacy", "train", str(run_dir / "config.cfg"), "--output", str(run_dir),
            "--paths.train", str(folds_dir / f"train{fold}.spacy"), "--paths.dev", str(folds_dir / f"fold{fold}.spacy"),
            "--paths.definitions", str(definitions), "--training.max_epochs", str(epochs), "--training.max_steps", "0",
            "--training.patience", "0", "--training.eval_frequency", "100000000", "--gpu-id", str(gpu_id)]
+    # One BLAS/torch thread per run: parallel runs share the cores without oversubscription.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     start = time.perf_counter()
     with (run_dir / "train.log").open("w") as log:
-        subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=True)
-    train_seconds = time.perf_counter() - start
+        subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=True, env=env)
+    seconds = (time.perf_counter() - start) / epochs
+    write_bytes_atomic(timing, srsly.json_dumps({"seconds_per_epoch": seconds, "epochs": epochs}).encode("utf8"))
+    return seconds
+
+
+def evaluate_fold(encoder: str, system: str, fold: int, folds_dir: Path, out: Path, definitions: Path, gpu_id: int) -> Dict[str, Any]:
+    """Score model-last of one run on its held-out fold and measure its speed."""
+    run_dir = run_dir_of(out, encoder, system, fold)
+    result_path = run_dir / "result.json"
+    if result_path.exists():
+        return srsly.read_json(result_path)
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(run_dir / "model-last")
     gold = list(DocBin().from_disk(folds_dir / f"fold{fold}.spacy").get_docs(nlp.vocab))
-    scores = evaluate_docs(nlp, gold, definitions=definitions)
+    timing = srsly.read_json(run_dir / "timing.json")
     result = {
-        "system": system, "encoder": encoder, "fold": fold, "epochs": epochs,
-        "seconds_per_epoch": train_seconds / epochs,
+        "system": system, "encoder": encoder, "fold": fold, "epochs": timing["epochs"],
+        "seconds_per_epoch": timing["seconds_per_epoch"],
         "words_per_second": words_per_second(nlp, [d.text for d in gold], nlp.batch_size),
-        "scores": scores,
+        "scores": evaluate_docs(nlp, gold, definitions=definitions),
     }
     write_bytes_atomic(result_path, srsly.json_dumps(result, indent=2).encode("utf8"))
     return result
@@ -173,16 +191,25 @@ def main(
     report: Path = typer.Option(None, "--report", help="Markdown file whose benchmark section is (re)written"),
     definitions: Path = typer.Option(Path("assets/fgen-corpus"), "--definitions", help="Corpus folder with the scheme definition files"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU for training and evaluation (-1: CPU)"),
+    workers: int = typer.Option(1, "--workers", help="Training runs at once (CPU: at most the number of cores)"),
 ) -> None:
-    """Train and score every system on every fold; print and record mean ± std."""
+    """Train and score every system on every fold; print and record mean ± std.
+
+    Training runs `workers` at a time; evaluation and speed follow one at a time, so the
+    words/s are measured on an otherwise idle machine.
+    """
+    # Fold-major order: if a long run is cut short, every system has the same folds done.
+    runs = [(e, s, int(k)) for e in encoders.split(",") for k in folds.split(",") for s in systems.split(",")]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        jobs = {pool.submit(train_fold, e, s, k, folds_dir, output, epochs, definitions, gpu_id): (e, s, k) for e, s, k in runs}
+        for job in as_completed(jobs):
+            e, s, k = jobs[job]
+            msg.info(f"trained {s} ({e}), fold {k}: {job.result():.0f} s/epoch")
     results = []
-    for encoder in encoders.split(","):
-        for system in systems.split(","):
-            for fold in map(int, folds.split(",")):
-                msg.info(f"{system} ({encoder}), fold {fold}")
-                res = run_fold(encoder, system, fold, folds_dir, output, epochs, definitions, gpu_id)
-                msg.text(f"  ents F {100 * res['scores']['ents_f']:.1f}, {res['seconds_per_epoch']:.0f} s/epoch, {res['words_per_second']:.0f} words/s")
-                results.append(res)
+    for e, s, k in runs:
+        res = evaluate_fold(e, s, k, folds_dir, output, definitions, gpu_id)
+        msg.text(f"{s} ({e}) fold {k}: ents F {100 * res['scores']['ents_f']:.1f}, {res['words_per_second']:.0f} words/s")
+        results.append(res)
     write_bytes_atomic(output / "results.json", srsly.json_dumps(results, indent=2).encode("utf8"))
     labels = sorted({lab for r in results for lab in r["scores"]["ents_per_type"]})
     heads = sorted({k[len("words_"):-2] for r in results for k in r["scores"] if k.startswith("words_") and k.endswith("_f")},
@@ -193,7 +220,9 @@ def main(
         command = "python scripts/benchmark_ner.py " + " ".join(sys.argv[1:])
         section = (f"## NER + values: {len(set(r['fold'] for r in results))}-fold cross-validation on V2\n\n"
                    f"`{command}` — {date.today().isoformat()}, CPU: {_cpu_name()}, {_cores()} cores. "
-                   f"Mean ± std over folds; F in %, last model after {epochs} epochs.\n\n{table}\n")
+                   f"Mean ± std over folds; F in %, last model after {epochs} epochs. s/epoch: wall time of "
+                   f"`spacy train` (initialization included) / epochs, with {workers} run(s) at once; words/s: "
+                   f"`nlp.pipe` over the fold's texts after a warm-up, one run at a time.\n\n{table}\n")
         update_report(report, section)
 
 
@@ -205,8 +234,6 @@ def _cpu_name() -> str:
 
 
 def _cores() -> int:
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
 
 

@@ -104,11 +104,16 @@ def train_fold(encoder: str, system: str, fold: int, folds_dir: Path, out: Path,
     if (run_dir / "model-last").exists() and timing.exists():  # finished earlier: reruns go on
         return srsly.read_json(timing)["seconds_per_epoch"]
     run_dir.mkdir(parents=True, exist_ok=True)
-    system_config(encoder, system).to_disk(run_dir / "config.cfg")
+    cfg = system_config(encoder, system)
+    cfg.to_disk(run_dir / "config.cfg")
     cmd = [sys.executable, "-m", "spacy", "train", str(run_dir / "config.cfg"), "--output", str(run_dir),
            "--paths.train", str(folds_dir / f"train{fold}.spacy"), "--paths.dev", str(folds_dir / f"fold{fold}.spacy"),
-           "--paths.definitions", str(definitions), "--training.max_epochs", str(epochs), "--training.max_steps", "0",
+           "--paths.definitions", str(definitions), "--training.max_epochs", str(epochs),
            "--training.patience", "0", "--training.eval_frequency", "100000000", "--gpu-id", str(gpu_id)]
+    # Epochs decide the length, unless the learning-rate schedule is defined over max_steps
+    # (the transformer config's warmup): then its max_steps stays as an upper bound.
+    if "${training.max_steps}" not in cfg.to_str():
+        cmd += ["--training.max_steps", "0"]
     # One BLAS/torch thread per run: parallel runs share the cores without oversubscription.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     start = time.perf_counter()

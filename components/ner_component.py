@@ -39,32 +39,16 @@ from spacy.training import (
     validate_get_examples,
 )
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, set_dropout_rate, torch2xp, xp2torch
+from thinc.api import Model, set_dropout_rate, torch2xp, xp2torch
 from thinc.types import Floats2d
 
 from .crf import SCHEME_PREFIXES, is_allowed, make_tags, small_op_threads, split_tag
 from .doc_layout import SPAN_KEY
+from .model_defaults import default_model_config
 from .ner_model import get_torch_module
 from .schemes import load_scheme
 
-default_model_config = """
-[model]
-@architectures = "fgen.ner_tagger.v1"
-hidden_width = 0
-dropout = 0.1
-nO = null
-
-[model.tok2vec]
-@architectures = "spacy.HashEmbedCNN.v2"
-pretrained_vectors = null
-width = 96
-depth = 4
-embed_size = 2000
-window_size = 1
-maxout_pieces = 3
-subword_features = true
-"""
-DEFAULT_NER_MODEL = Config().from_str(default_model_config)["model"]
+DEFAULT_NER_MODEL = default_model_config("fgen.ner_tagger.v1", hidden_width=0, dropout=0.1, nO=None)
 # One decoded doc: tag index per token and the probability of that tag per token.
 Decoded = Tuple[List[int], List[float]]
 

@@ -30,33 +30,17 @@ from spacy.pipeline import TrainablePipe
 from spacy.scorer import PRFScore
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example, validate_examples, validate_get_examples
-from thinc.api import Config, Model, Optimizer, set_dropout_rate, to_numpy
+from thinc.api import Model, Optimizer, set_dropout_rate, to_numpy
 from thinc.types import Floats2d, Ints1d, Ragged
 
 from .doc_layout import SPAN_KEY, entity_spans
+from .model_defaults import default_model_config
 from .schemes import VALUE_SEPARATOR, Scheme, load_scheme
 from . import values_model  # noqa: F401  registers fgen.value_model.v1
 
 Label = Tuple[str, str]  # (category, value)
 
-DEFAULT_MODEL_CONFIG = """
-[model]
-@architectures = "fgen.value_model.v1"
-hidden_width = 128
-dropout = 0.1
-nO = null
-
-[model.tok2vec]
-@architectures = "spacy.HashEmbedCNN.v2"
-pretrained_vectors = null
-width = 96
-depth = 4
-embed_size = 2000
-window_size = 1
-maxout_pieces = 3
-subword_features = true
-"""
-DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+DEFAULT_MODEL = default_model_config("fgen.value_model.v1", hidden_width=128, dropout=0.1, nO=None)
 
 
 def scheme_labels(scheme: Scheme) -> List[Label]:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import spacy
-from spacy.tokens import DocBin
 
 import fgen  # noqa: F401  registers the span extensions
 from fgen.doc_layout import SPAN_KEY

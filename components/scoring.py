@@ -31,10 +31,10 @@ Which spans: `doc.spans["fgen"]` when the doc has that key, else `doc.ents`.
 """
 import re
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from spacy.scorer import PRFScore
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
@@ -50,26 +50,11 @@ WORD_RE = re.compile(r"[^ \n\t\r]+")
 Reader = Union[str, Tuple[int, int]]
 
 
-@dataclass
-class PRF:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def fscore(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
+class PRF(PRFScore):
+    """spaCy's PRFScore, counting one word of one head at a time."""
 
     def add(self, gold: str, pred: str) -> None:
+        """Count a word: tp when gold and prediction agree on a non-O label, else fp/fn."""
         if gold == pred:
             if gold != OUTSIDE:
                 self.tp += 1

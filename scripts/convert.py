@@ -15,6 +15,7 @@ from spacy.tokens import DocBin
 from fgen.console import msg
 
 from fgen.atomic import write_bytes_atomic
+from fgen.doc_layout import SPAN_KEY
 from fgen.corpus import LINKED_FOLDER_RE, ConversionResult, convert_paths
 from fgen.schemes import find_definitions_dir, load_scheme
 from fgen.tokenizer import make_nlp
@@ -30,7 +31,8 @@ def report_dict(result: ConversionResult, output: Path, scheme: str) -> dict:
         "files_read": result.n_files,
         "docs_written": len(result.docs),
         "spans": result.n_spans,
-        "spans_not_representable": 0,  # every span is exact: slips get a forced token split
+        # annotated fragments minus exact spans written (slips get a forced token split)
+        "spans_not_representable": result.n_spans - sum(len(d.spans[SPAN_KEY]) for d in result.docs),
         "spans_needing_forced_split": len(result.forced_spans),
         "forced_split_spans": [
             {"file": path, "id": s.entity_id, "label": s.label, "start": s.start, "end": s.end, "kind": s.kind, "context": s.context}

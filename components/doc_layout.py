@@ -6,6 +6,8 @@
 - `doc.ents`: the same spans when none of them overlap.
 - `doc._.links`: list of statements, each a dict category label -> Span.
 - `doc._.link_scores`: one float (or None for gold links) per statement.
+- `doc._.link_pairs`: (Span, Span, probability) per entity pair the link component scored:
+  its belief that the two share a statement (pairs of entities within a candidate statement).
 - `doc._.provenance`: dict with pmid, source, annotator, scheme, folder, links_annotated.
 - `span._.confidence` / `span._.value_confidence`: the model's confidence in a predicted
   entity and in its value (None for gold spans). Stored per character range in
@@ -15,12 +17,13 @@
 Links and provenance live in `doc.user_data`, so they survive `DocBin(store_user_data=True)`;
 importing `fgen` registers the extensions, nothing else is needed to read them back.
 """
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span
 
 SPAN_KEY = "fgen"
 LINKS_KEY = "fgen.links"
+LINK_PAIRS_KEY = "fgen.link_pairs"
 
 Link = Dict[str, Span]
 
@@ -29,17 +32,19 @@ def _span_record(span: Span) -> list:
     return [span.start_char, span.end_char, span.label_, span.kb_id_, span.id_]
 
 
+def _span_of(doc: Doc, record: Sequence[Any]) -> Span:
+    start, end, label, kb_id, span_id = record
+    span = doc.char_span(start, end, label=label, kb_id=kb_id, span_id=span_id)
+    if span is None:
+        raise ValueError(f"span at {start}~{end} is not on token boundaries of this Doc")
+    return span
+
+
 def get_links(doc: Doc) -> List[Link]:
     """The statements of `doc` as dicts category -> Span (a new list on every call)."""
     links = []
     for entry in doc.user_data.get(LINKS_KEY, []):
-        link = {}
-        for role, (start, end, label, kb_id, span_id) in entry["members"].items():
-            span = doc.char_span(start, end, label=label, kb_id=kb_id, span_id=span_id)
-            if span is None:
-                raise ValueError(f"link member {role} at {start}~{end} is not on token boundaries of this Doc")
-            link[role] = span
-        links.append(link)
+        links.append({role: _span_of(doc, record) for role, record in entry["members"].items()})
     return links
 
 
@@ -69,13 +74,30 @@ def set_links(doc: Doc, links: Sequence[Link], scores: Optional[Sequence[Optiona
     doc.user_data[LINKS_KEY] = entries
 
 
+def get_link_pairs(doc: Doc) -> List[Tuple[Span, Span, float]]:
+    """The scored entity pairs of `doc` (a new list on every call)."""
+    return [(_span_of(doc, a), _span_of(doc, b), score) for a, b, score in doc.user_data.get(LINK_PAIRS_KEY, [])]
+
+
+def set_link_pairs(doc: Doc, pairs: Sequence[Tuple[Span, Span, float]]) -> None:
+    """Store scored entity pairs on `doc`.
+
+    doc (Doc): the document the spans belong to.
+    pairs (Sequence[Tuple[Span, Span, float]]): two entities and the probability that they
+        share a statement.
+    """
+    doc.user_data[LINK_PAIRS_KEY] = [[_span_record(a), _span_record(b), float(p)] for a, b, p in pairs]
+
+
 def register_extensions() -> None:
-    """Register `doc._.links`, `doc._.link_scores`, `doc._.provenance`, `span._.confidence`
+    """Register `doc._.links`, `doc._.link_scores`, `doc._.link_pairs`, `doc._.provenance`, `span._.confidence`
     and `span._.value_confidence` (idempotent)."""
     if not Doc.has_extension("links"):
         Doc.set_extension("links", getter=get_links, setter=set_links)
     if not Doc.has_extension("link_scores"):
         Doc.set_extension("link_scores", getter=get_link_scores)
+    if not Doc.has_extension("link_pairs"):
+        Doc.set_extension("link_pairs", getter=get_link_pairs)
     if not Doc.has_extension("provenance"):
         Doc.set_extension("provenance", default=None)
     for name in ("confidence", "value_confidence"):

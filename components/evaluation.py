@@ -9,7 +9,7 @@ from spacy.scorer import Scorer
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from .doc_layout import entity_spans
+from .doc_layout import SPAN_KEY, entity_spans, spans_overlap
 from .schemes import Scheme
 from .scoring import scheme_of_docs, score_words
 
@@ -20,6 +20,32 @@ def predict_examples(nlp: Language, gold_docs: Sequence[Doc], batch_size: Option
     predicted = nlp.pipe((eg.predicted for eg in examples), batch_size=batch_size or nlp.batch_size)
     for eg, doc in zip(examples, predicted):
         eg.predicted = doc
+    return examples
+
+
+def _finds_entities(nlp: Language, name: str) -> bool:
+    assigns = nlp.get_pipe_meta(name).assigns
+    return any(a == "doc.ents" or a.startswith(("doc.spans", "token.ent_")) for a in assigns)
+
+
+def predict_on_gold_entities(nlp: Language, gold_docs: Sequence[Doc], batch_size: Optional[int] = None) -> List[Example]:
+    """Examples whose predicted side carries the gold entities (span group, `doc.ents`, values)
+    and everything else from `nlp`, with the components that find entities or values left out:
+    how the link component does given perfect entities."""
+    examples = []
+    for gold in gold_docs:
+        doc = nlp.make_doc(gold.text)
+        spans = [s for s in (doc.char_span(e.start_char, e.end_char, label=e.label_, kb_id=e.kb_id_, span_id=e.id_)
+                             for e in entity_spans(gold)) if s is not None]
+        doc.spans[SPAN_KEY] = spans
+        if not spans_overlap(spans):
+            doc.ents = spans
+        examples.append(Example(doc, gold))
+    disable = [name for name in nlp.pipe_names if _finds_entities(nlp, name)]
+    with nlp.select_pipes(disable=disable):
+        predicted = nlp.pipe((eg.predicted for eg in examples), batch_size=batch_size or nlp.batch_size)
+        for eg, doc in zip(examples, predicted):
+            eg.predicted = doc
     return examples
 
 
@@ -46,6 +72,7 @@ def evaluate_docs(
     scheme: Optional[Scheme] = None,
     definitions: Optional[Path] = None,
     batch_size: Optional[int] = None,
+    gold_entities: bool = False,
 ) -> Dict[str, Any]:
     """Score `nlp` on `gold_docs`.
 
@@ -53,13 +80,16 @@ def evaluate_docs(
     gold_docs (Sequence[Doc]): gold docs from scripts/convert.py or scripts/split.py.
     scheme (Optional[Scheme]): scheme of the word-level heads; else read from the docs'
         provenance and `definitions`, else derived from the labels and values in the docs.
+    gold_entities (bool): give the pipeline the gold entities instead of running its entity and
+        value components (`predict_on_gold_entities`): link scores with perfect entities.
     RETURNS (dict): every component's scores (`nlp.evaluate`-style), `ents_*` over the
         predicted entities, `words_<head>_p/r/f` and `speed` (words per second).
     """
     if scheme is None:
         scheme = scheme_of_docs(gold_docs, definitions)
     start = time.perf_counter()
-    examples = predict_examples(nlp, gold_docs, batch_size)
+    predict = predict_on_gold_entities if gold_entities else predict_examples
+    examples = predict(nlp, gold_docs, batch_size)
     seconds = time.perf_counter() - start
     scores: Dict[str, Any] = dict(Scorer(nlp).score(examples))
     scores.update(score_entities(examples))

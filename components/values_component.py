@@ -34,6 +34,7 @@ from thinc.api import Model, Optimizer, set_dropout_rate, to_numpy
 from thinc.types import Floats2d, Ints1d, Ragged
 
 from .doc_layout import SPAN_KEY, entity_spans
+from .listener_updates import backprop_nothing
 from .model_defaults import default_model_config
 from .schemes import VALUE_SEPARATOR, Scheme, load_scheme
 from . import values_model  # noqa: F401  registers fgen.value_model.v1
@@ -296,6 +297,7 @@ class FgenValues(TrainablePipe):
         validate_examples(examples, "FgenValues.update")
         batch = self._gold_batch(examples)
         if batch.n_spans == 0:
+            backprop_nothing(self.model.get_ref("tok2vec"), batch.docs)
             return losses
         set_dropout_rate(self.model, drop)
         logits, backprop = self.model.begin_update((batch.docs, _spans_ragged(self.model.ops, batch.spans)))

@@ -7,7 +7,6 @@ masks them to the entity's own category before the softmax, so one model serves 
 from typing import List, Optional, Tuple, cast
 
 import spacy
-from spacy.ml.extract_spans import extract_spans
 from spacy.tokens import Doc
 from thinc.api import (
     Linear,
@@ -15,14 +14,14 @@ from thinc.api import (
     Model,
     chain,
     concatenate,
-    list2ragged,
     reduce_first,
     reduce_last,
     reduce_max,
     reduce_mean,
-    with_getitem,
 )
 from thinc.types import Floats2d, Ragged
+
+from .span_pooling import span_vectors
 
 
 @spacy.registry.architectures("fgen.value_model.v1")
@@ -50,16 +49,7 @@ def build_value_model(
     )
     hidden = Maxout(nO=hidden_width, nP=3, normalize=True, dropout=dropout)
     output = Linear(nO=nO)
-    model = chain(
-        cast(
-            Model[Tuple[List[Doc], Ragged], Tuple[Ragged, Ragged]],
-            with_getitem(0, chain(tok2vec, cast(Model[List[Floats2d], Ragged], list2ragged()))),
-        ),
-        extract_spans(),
-        pool,
-        hidden,
-        output,
-    )
+    model = chain(span_vectors(tok2vec, pool), hidden, output)
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("output_layer", output)
     return model

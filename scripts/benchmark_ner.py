@@ -16,15 +16,11 @@ Entity scores are computed the same way for all: exact spans of `doc.spans["fgen
 `doc.ents`) against gold. Speed: `nlp.pipe` over the fold's texts after a warm-up pass.
 """
 import copy
-import os
-import statistics
-import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import date
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence
 
 import spacy
 import srsly
@@ -34,13 +30,20 @@ from spacy.util import load_config
 
 import fgen  # noqa: F401
 from fgen.atomic import write_bytes_atomic
+from fgen.benchmarking import machine, mean_std, train_run, update_report, words_per_second
 from fgen.console import msg
 from fgen.evaluation import evaluate_docs
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_CONFIGS = {"cnn": REPO / "configs" / "ner_cnn.cfg", "trf": REPO / "configs" / "ner.cfg"}
 SYSTEMS = ("crf", "softmax", "ner", "spancat")
-MARK_START, MARK_END = "<!-- ner-benchmark:start -->", "<!-- ner-benchmark:end -->"
+
+
+def report_marks(encoders: str) -> tuple:
+    """Markers of the report section for one encoder set (each set keeps its own section)."""
+    tag = "ner-benchmark" if encoders == "cnn" else f"ner-benchmark-{encoders.replace(',', '-')}"
+    return f"<!-- {tag}:start -->", f"<!-- {tag}:end -->"
+
 app = typer.Typer(add_completion=False)
 
 
@@ -84,44 +87,20 @@ def system_config(encoder: str, system: str):
     return cfg
 
 
-def words_per_second(nlp, texts: List[str], batch_size: int) -> float:
-    """Words (non-space tokens) per second of `nlp.pipe`, after one warm-up pass."""
-    for _ in nlp.pipe(texts[:16], batch_size=batch_size):
-        pass
-    start = time.perf_counter()
-    n_words = sum(sum(not t.is_space for t in doc) for doc in nlp.pipe(texts, batch_size=batch_size))
-    return n_words / (time.perf_counter() - start)
-
-
 def run_dir_of(out: Path, encoder: str, system: str, fold: int) -> Path:
     return out / f"{system}_{encoder}" / f"fold{fold}"
 
 
-def train_fold(encoder: str, system: str, fold: int, folds_dir: Path, out: Path, epochs: int, definitions: Path, gpu_id: int) -> float:
+def train_fold(encoder: str, system: str, fold: int, folds_dir: Path, out: Path, epochs: int, definitions: Path, gpu_id: int,
+               overrides: Sequence[str] = ()) -> float:
     """Train one system on folds/train{k} for `epochs` epochs; returns the seconds per epoch."""
     run_dir = run_dir_of(out, encoder, system, fold)
-    timing = run_dir / "timing.json"
-    if (run_dir / "model-last").exists() and timing.exists():  # finished earlier: reruns go on
-        return srsly.read_json(timing)["seconds_per_epoch"]
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg = system_config(encoder, system)
-    cfg.to_disk(run_dir / "config.cfg")
-    cmd = [sys.executable, "-m", "spacy", "train", str(run_dir / "config.cfg"), "--output", str(run_dir),
-           "--paths.train", str(folds_dir / f"train{fold}.spacy"), "--paths.dev", str(folds_dir / f"fold{fold}.spacy"),
-           "--paths.definitions", str(definitions), "--training.max_epochs", str(epochs),
-           "--training.patience", "0", "--training.eval_frequency", "100000000", "--gpu-id", str(gpu_id)]
-    # Epochs decide the length, unless the learning-rate schedule is defined over max_steps
-    # (the transformer config's warmup): then its max_steps stays as an upper bound.
-    if "${training.max_steps}" not in cfg.to_str():
-        cmd += ["--training.max_steps", "0"]
-    # One BLAS/torch thread per run: parallel runs share the cores without oversubscription.
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    start = time.perf_counter()
-    with (run_dir / "train.log").open("w") as log:
-        subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=True, env=env)
-    seconds = (time.perf_counter() - start) / epochs
-    write_bytes_atomic(timing, srsly.json_dumps({"seconds_per_epoch": seconds, "epochs": epochs}).encode("utf8"))
-    return seconds
+    config = run_dir / "config.cfg"
+    if not config.exists():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        system_config(encoder, system).to_disk(config)
+    return train_run(config, run_dir, folds_dir / f"train{fold}.spacy", folds_dir / f"fold{fold}.spacy", epochs,
+                     definitions, gpu_id, overrides)
 
 
 def evaluate_fold(encoder: str, system: str, fold: int, folds_dir: Path, out: Path, definitions: Path, gpu_id: int) -> Dict[str, Any]:
@@ -145,15 +124,6 @@ def evaluate_fold(encoder: str, system: str, fold: int, folds_dir: Path, out: Pa
     return result
 
 
-def _mean_std(values: List[float], scale: float = 100.0, digits: int = 1) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
-        return "-"
-    mean = statistics.mean(values) * scale
-    std = statistics.stdev(values) * scale if len(values) > 1 else 0.0
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
 def report_table(results: List[Dict[str, Any]], labels: List[str], heads: List[str]) -> str:
     """Markdown: one row per system, mean ± std over folds."""
     header = ["system", "folds", "ents F", *[f"{lab} F" for lab in labels], "values F", "value acc",
@@ -164,25 +134,13 @@ def report_table(results: List[Dict[str, Any]], labels: List[str], heads: List[s
         groups.setdefault(f"{res['system']} ({res['encoder']})", []).append(res)
     for name, runs in groups.items():
         s = [r["scores"] for r in runs]
-        row = [name, str(len(runs)), _mean_std([x["ents_f"] for x in s])]
-        row += [_mean_std([x["ents_per_type"].get(lab, {}).get("f", 0.0) for x in s]) for lab in labels]
-        row += [_mean_std([x.get("values_f") for x in s]), _mean_std([x.get("values_acc") for x in s])]
-        row += [_mean_std([x.get(f"words_{h}_f") for x in s]) for h in heads]
-        row += [_mean_std([r["seconds_per_epoch"] for r in runs], 1.0, 0), _mean_std([r["words_per_second"] for r in runs], 1.0, 0)]
+        row = [name, str(len(runs)), mean_std([x["ents_f"] for x in s])]
+        row += [mean_std([x["ents_per_type"].get(lab, {}).get("f", 0.0) for x in s]) for lab in labels]
+        row += [mean_std([x.get("values_f") for x in s]), mean_std([x.get("values_acc") for x in s])]
+        row += [mean_std([x.get(f"words_{h}_f") for x in s]) for h in heads]
+        row += [mean_std([r["seconds_per_epoch"] for r in runs], 1.0, 0), mean_std([r["words_per_second"] for r in runs], 1.0, 0)]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
-
-
-def update_report(report: Path, section: str) -> None:
-    """Replace the benchmark section of `report` (between the markers), or append it."""
-    text = report.read_text(encoding="utf8") if report.exists() else "# Benchmarks\n"
-    block = f"{MARK_START}\n{section}\n{MARK_END}"
-    if MARK_START in text and MARK_END in text:
-        head, rest = text.split(MARK_START, 1)
-        text = head + block + rest.split(MARK_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    write_bytes_atomic(report, text.encode("utf8"))
 
 
 @app.command()
@@ -197,6 +155,7 @@ def main(
     definitions: Path = typer.Option(Path("assets/fgen-corpus"), "--definitions", help="Corpus folder with the scheme definition files"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU for training and evaluation (-1: CPU)"),
     workers: int = typer.Option(1, "--workers", help="Training runs at once (CPU: at most the number of cores)"),
+    overrides: List[str] = typer.Option([], "--set", help="Config override KEY=VALUE for every run, e.g. training.max_steps=280"),
 ) -> None:
     """Train and score every system on every fold; print and record mean ± std.
 
@@ -206,7 +165,8 @@ def main(
     # Fold-major order: if a long run is cut short, every system has the same folds done.
     runs = [(e, s, int(k)) for e in encoders.split(",") for k in folds.split(",") for s in systems.split(",")]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        jobs = {pool.submit(train_fold, e, s, k, folds_dir, output, epochs, definitions, gpu_id): (e, s, k) for e, s, k in runs}
+        jobs = {pool.submit(train_fold, e, s, k, folds_dir, output, epochs, definitions, gpu_id, overrides): (e, s, k)
+                for e, s, k in runs}
         for job in as_completed(jobs):
             e, s, k = jobs[job]
             msg.info(f"trained {s} ({e}), fold {k}: {job.result():.0f} s/epoch")
@@ -224,22 +184,11 @@ def main(
     if report is not None:
         command = "python scripts/benchmark_ner.py " + " ".join(sys.argv[1:])
         section = (f"## NER + values: {len(set(r['fold'] for r in results))}-fold cross-validation on V2\n\n"
-                   f"`{command}` — {date.today().isoformat()}, CPU: {_cpu_name()}, {_cores()} cores. "
+                   f"`{command}` — {date.today().isoformat()}, {machine()}. "
                    f"Mean ± std over folds; F in %, last model after {epochs} epochs. s/epoch: wall time of "
                    f"`spacy train` (initialization included) / epochs, with {workers} run(s) at once; words/s: "
                    f"`nlp.pipe` over the fold's texts after a warm-up, one run at a time.\n\n{table}\n")
-        update_report(report, section)
-
-
-def _cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+        update_report(report, section, report_marks(encoders))
 
 
 if __name__ == "__main__":

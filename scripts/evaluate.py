@@ -4,11 +4,15 @@
 
 The pipeline runs over the texts of the gold docs (`nlp.make_doc(text)`, then every
 component), as `nlp.evaluate` does. The JSON holds the components' own scores (`ents_*` from
-`fgen_ner`, `values_*` from `fgen_values`, plus anything else the pipeline scores), the speed,
+`fgen_ner`, `values_*` from `fgen_values`, `links_*`, `link_pairs_*`, `links_partial_*` and
+`link_only_*` from `fgen_links`, plus anything else the pipeline scores), the speed,
 and the word-level scores of the original project (`words_<head>_p/r/f`, see
 `fgen/scoring.py`). The scheme for the word scores is the one named in the gold docs'
 provenance, loaded from `--definitions` or from the first folder above DATA holding its
 definition files; without one the heads are derived from the labels and values in the docs.
+
+`--gold-entities` gives the pipeline the gold entities (and values) instead of running its
+entity and value components, to score the statements on perfect entities.
 """
 import json
 from pathlib import Path
@@ -34,7 +38,9 @@ def _fmt(value) -> str:
 def print_report(scores: Dict[str, Any], heads: List[str]) -> None:
     """Overall scores, per-category tables for entities and values, word-level scores."""
     overall = []
-    for prefix, name in (("ents", "entities (exact spans)"), ("values", "values")):
+    for prefix, name in (("ents", "entities (exact spans)"), ("values", "values"), ("links", "statements (exact)"),
+                         ("links_partial", "statements (>= 3 of 4 roles)"), ("link_pairs", "linked entity pairs"),
+                         ("link_only", "link_only (original project)")):
         if f"{prefix}_f" in scores:
             row = [name, _fmt(scores.get(f"{prefix}_p")), _fmt(scores.get(f"{prefix}_r")), _fmt(scores.get(f"{prefix}_f"))]
             row.append(_fmt(scores.get(f"{prefix}_acc")) if f"{prefix}_acc" in scores else "")
@@ -64,6 +70,7 @@ def main(
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
     definitions: Optional[Path] = typer.Option(None, "--definitions", "-d", help="Folder with the scheme's definition files (default: found above DATA)"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="nlp.pipe batch size (default: the pipeline's)"),
+    gold_entities: bool = typer.Option(False, "--gold-entities", help="Give the pipeline the gold entities (links scored on perfect entities)"),
 ) -> None:
     """Evaluate MODEL on DATA: entity and value scores plus the original word-level F1."""
     if not data.is_file():
@@ -86,7 +93,7 @@ def main(
         msg.fail(f"{data}: {err}", exits=1)
     if scheme is None:
         msg.warn("No scheme definitions found: word-level heads are derived from the labels and values in the docs")
-    scores = evaluate_docs(nlp, gold_docs, scheme=scheme, batch_size=batch_size)
+    scores = evaluate_docs(nlp, gold_docs, scheme=scheme, batch_size=batch_size, gold_entities=gold_entities)
     heads = [k[len("words_") : -len("_f")] for k in scores if k.startswith("words_") and k.endswith("_f")]
     metrics = {
         "model": model,
@@ -94,6 +101,7 @@ def main(
         "docs": len(gold_docs),
         "scheme": scheme.name if scheme is not None else None,
         "pipeline": list(nlp.pipe_names),
+        "entities": "gold" if gold_entities else "predicted",
         "scores": scores,
     }
     print_report(scores, heads)

@@ -162,3 +162,53 @@ def test_evaluate_script(cnn_model, corpus, tmp_path):
         for metric in "prf":
             assert 0.0 <= scores[f"words_{head}_{metric}"] <= 1.0
     assert not list(metrics_path.parent.glob(".*.tmp"))  # written atomically, nothing left over
+
+
+@pytest.fixture(scope="module")
+def pipeline_model(corpus, tmp_path_factory) -> Path:
+    return train("pipeline_cnn.cfg", tmp_path_factory.mktemp("pipeline"), corpus / "train.spacy")
+
+
+def _check_links(doc) -> None:
+    assert len(doc._.link_scores) == len(doc._.links)
+    for link, score in zip(doc._.links, doc._.link_scores):
+        assert sorted(link) == sorted(V2_CATEGORIES) and 0.0 <= score <= 1.0
+        assert all(span.label_ == role for role, span in link.items())
+    for a, b, p in doc._.link_pairs:
+        assert a.label_ != b.label_ and 0.0 <= p <= 1.0
+
+
+def test_pipeline_config_trains_and_links(pipeline_model):
+    nlp = spacy.load(pipeline_model / "model-last")
+    assert nlp.pipe_names == ["tok2vec", "fgen_ner", "fgen_values", "fgen_links"]
+    for doc in nlp.pipe([TEXT2, "", LONG_TEXT]):
+        _check_links(doc)
+    meta = json.loads((pipeline_model / "model-best" / "meta.json").read_text())
+    assert {"ents_f", "values_f", "links_f"} <= set(meta["performance"])
+
+
+def test_evaluate_script_with_gold_entities(pipeline_model, corpus, tmp_path):
+    metrics_path = tmp_path / "metrics.json"
+    result = run(
+        REPO / "scripts" / "evaluate.py", pipeline_model / "model-last", corpus / "train.spacy",
+        "--output", metrics_path, "--definitions", corpus, "--gold-entities",
+    )
+    assert "statements (exact)" in result.stdout
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["entities"] == "gold"
+    scores = metrics["scores"]
+    assert scores["ents_f"] == 1.0  # the gold entities were given
+    for key in ["links_p", "links_r", "links_f", "link_pairs_f", "links_partial_f", "link_only_f"]:
+        assert 0.0 <= scores[key] <= 1.0
+
+
+def test_transformer_pipeline_config_trains_and_links(corpus, tmp_path):
+    encoder = build_tiny_bert(tmp_path / "tiny-bert", [TEXT, TEXT2, "Nothing to see here."])
+    out = train("pipeline.cfg", tmp_path / "trf", corpus / "train.spacy", "--paths.transformer", encoder, env=OFFLINE)
+    shutil.rmtree(encoder)
+    code = (
+        "import json, sys, spacy, fgen; nlp = spacy.load(sys.argv[1]); doc = nlp(sys.argv[2]); "
+        "print(json.dumps([nlp.pipe_names, len(doc._.links), len(doc._.link_pairs)]))"
+    )
+    names, _, n_pairs = json.loads(run("-c", code, out / "model-last", LONG_TEXT, env=OFFLINE).stdout.strip().splitlines()[-1])
+    assert names == ["transformer", "fgen_ner", "fgen_values", "fgen_links"] and n_pairs >= 0

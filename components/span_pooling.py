@@ -1,0 +1,27 @@
+"""Pooled span vectors over a tok2vec: the shared front of fgen's span-level models."""
+from typing import List, Tuple, cast
+
+from spacy.ml.extract_spans import extract_spans
+from spacy.tokens import Doc
+from thinc.api import Model, chain, list2ragged, with_getitem
+from thinc.types import Floats2d, Ragged
+
+
+def span_vectors(
+    tok2vec: Model[List[Doc], List[Floats2d]], pool: Model[Ragged, Floats2d]
+) -> Model[Tuple[List[Doc], Ragged], Floats2d]:
+    """One vector per span: the token vectors of each span reduced by `pool`.
+
+    tok2vec (Model[List[Doc], List[Floats2d]]): token vectors, own or a listener.
+    pool (Model[Ragged, Floats2d]): e.g. `concatenate(reduce_mean(), reduce_max())`.
+    RETURNS (Model[Tuple[List[Doc], Ragged], Floats2d]): takes the docs and a Ragged of
+        (start, end) token offsets (lengths = spans per doc); one row per span.
+    """
+    return chain(
+        cast(
+            Model[Tuple[List[Doc], Ragged], Tuple[Ragged, Ragged]],
+            with_getitem(0, chain(tok2vec, cast(Model[List[Floats2d], Ragged], list2ragged()))),
+        ),
+        extract_spans(),
+        pool,
+    )

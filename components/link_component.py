@@ -42,7 +42,7 @@ from .listener_updates import backprop_nothing
 from .model_defaults import default_model_config
 
 DEFAULT_LINK_MODEL = default_model_config(
-    "fgen.link_model.v1", hidden_width=64, entity_width=16, dropout=0.1, entity_dropout=0.5, n_roles=4
+    "fgen.link_model.v1", hidden_width=64, entity_width=16, dropout=0.1, entity_dropout=0.1, n_roles=4
 )
 TRAIN_ON = ("gold", "gold+predicted")
 

@@ -33,12 +33,13 @@ class TupleScorer(nn.Module):
 
     The entity vectors go through a narrow projection (`entity_width`) with its own dropout:
     with ~100 link-annotated abstracts a wide one memorises the entities' words instead of
-    learning how statements are laid out (measured in docs/benchmarks.md).
+    learning how statements are laid out; `entity_width = 0` uses the layout features only
+    (both measured in docs/benchmarks.md).
     """
 
     def __init__(
         self, n_roles: int = 4, hidden_width: int = 64, entity_width: int = 16, dropout: float = 0.1,
-        entity_dropout: float = 0.5,
+        entity_dropout: float = 0.1,
     ):
         super().__init__()
         self.n_roles = n_roles
@@ -47,7 +48,8 @@ class TupleScorer(nn.Module):
         self.entity_width = entity_width
         self.dropout = nn.Dropout(dropout)
         self.entity_dropout = nn.Dropout(entity_dropout)
-        self.role = nn.Parameter(torch.zeros(n_roles, entity_width))
+        # entity_width 0: layout features only (no zero-sized parameters)
+        self.role = nn.Parameter(torch.zeros(n_roles, entity_width)) if entity_width else None
         self.entity: Optional[nn.Linear] = None
         self.pair_hidden = nn.Linear(3 * entity_width + N_PAIR_FEATURES, hidden_width)
         self.pair_out = nn.Linear(hidden_width, 1)
@@ -56,24 +58,28 @@ class TupleScorer(nn.Module):
 
     def resize(self, nE: int, nF: int) -> None:
         """Build the input layers for entity vectors of width nE and feature rows of width nF."""
-        device = self.role.device
+        device = self.pair_out.weight.device
         n_pairs = len(self.pairs)
-        self.entity = nn.Linear(nE, self.entity_width).to(device)
+        self.entity = nn.Linear(nE, self.entity_width).to(device) if self.entity_width else None
         n_extra = nF - n_pairs * N_PAIR_FEATURES
         width = self.n_roles * self.entity_width + self.hidden_width + n_pairs + n_extra
         self.tuple_hidden = nn.Linear(width, self.hidden_width).to(device)
 
     def forward(self, E: torch.Tensor, idx: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
         """E (n_entities, nE), idx (n, n_roles), feats (n, nF) -> logits (n, 1 + n_pairs)."""
-        if self.entity is None or self.tuple_hidden is None:
+        if self.tuple_hidden is None:
             raise ValueError("The link scorer is not initialized: call nlp.initialize() first")
         n, n_pairs = idx.shape[0], len(self.pairs)
-        H = self.entity_dropout(torch.tanh(self.entity(E)))
-        M = H[idx] + self.role  # (n, n_roles, entity_width)
         pair_feats = feats[:, : n_pairs * N_PAIR_FEATURES].reshape(n, n_pairs, N_PAIR_FEATURES)
-        left = M[:, [i for i, _ in self.pairs]]
-        right = M[:, [j for _, j in self.pairs]]
-        P = torch.nn.functional.gelu(self.pair_hidden(torch.cat([left, right, left * right, pair_feats], dim=-1)))
+        if self.entity is not None:
+            H = self.entity_dropout(torch.tanh(self.entity(E)))
+            M = H[idx] + self.role  # (n, n_roles, entity_width)
+            left = M[:, [i for i, _ in self.pairs]]
+            right = M[:, [j for _, j in self.pairs]]
+            pair_in = torch.cat([left, right, left * right, pair_feats], dim=-1)
+        else:
+            M, pair_in = feats.new_zeros((n, 0)), pair_feats
+        P = torch.nn.functional.gelu(self.pair_hidden(pair_in))
         pair_logits = self.pair_out(self.dropout(P)).squeeze(-1)  # (n, n_pairs)
         tuple_in = torch.cat(
             [M.reshape(n, -1), P.max(dim=1).values, pair_logits, feats[:, n_pairs * N_PAIR_FEATURES :]], dim=-1
@@ -91,8 +97,8 @@ def _serialize(module: TupleScorer) -> bytes:
 def _deserialize(module: TupleScorer, data: bytes, device: torch.device) -> TupleScorer:
     # Input sizes are only known from the saved weights.
     state = torch.load(BytesIO(data), map_location=device)
-    if "entity.weight" in state:
-        nE = state["entity.weight"].shape[1]
+    if "tuple_hidden.weight" in state:
+        nE = state["entity.weight"].shape[1] if "entity.weight" in state else 0
         fixed = module.n_roles * module.entity_width + module.hidden_width + len(module.pairs)
         module.resize(nE, len(module.pairs) * N_PAIR_FEATURES + state["tuple_hidden.weight"].shape[1] - fixed)
     module.load_state_dict(state)
@@ -107,6 +113,8 @@ def _convert_inputs(model: Model, X: Tuple[Floats2d, Ints2d, Floats2d], is_train
     feats_t = xp2torch(feats, device=device)
 
     def backprop(dX: ArgsKwargs) -> Floats2d:
+        if dX.args[0] is None:  # entity_width 0: the scores do not depend on the entity vectors
+            return model.ops.alloc2f(*E.shape)
         return torch2xp(dX.args[0], ops=model.ops)
 
     return ArgsKwargs(args=(Et, idx_t, feats_t), kwargs={}), backprop
@@ -118,7 +126,7 @@ def build_link_model(
     hidden_width: int = 64,
     entity_width: int = 16,
     dropout: float = 0.1,
-    entity_dropout: float = 0.5,
+    entity_dropout: float = 0.1,
     n_roles: int = 4,
 ) -> Model[Tuple[List[Doc], LinkBatch], Floats2d]:
     """Build the statement scorer.

@@ -7,21 +7,24 @@ from thinc.api import Model, chain, list2ragged, with_getitem
 from thinc.types import Floats2d, Ragged
 
 
-def span_vectors(
-    tok2vec: Model[List[Doc], List[Floats2d]], pool: Model[Ragged, Floats2d]
-) -> Model[Tuple[List[Doc], Ragged], Floats2d]:
-    """One vector per span: the token vectors of each span reduced by `pool`.
+def span_vector_layers(tok2vec: Model[List[Doc], List[Floats2d]], pool: Model[Ragged, Floats2d]) -> List[Model]:
+    """The layers that make one vector per span: the token vectors of each span reduced by `pool`.
+
+    Chained, they take the docs and a Ragged of (start, end) token offsets (lengths = spans per
+    doc) and return one row per span. A list, not a chain, so a model can splice them into its
+    own chain: the saved structure of `fgen.value_model.v1` stays what it was.
 
     tok2vec (Model[List[Doc], List[Floats2d]]): token vectors, own or a listener.
     pool (Model[Ragged, Floats2d]): e.g. `concatenate(reduce_mean(), reduce_max())`.
-    RETURNS (Model[Tuple[List[Doc], Ragged], Floats2d]): takes the docs and a Ragged of
-        (start, end) token offsets (lengths = spans per doc); one row per span.
+    RETURNS (List[Model]): the layers, in order.
     """
-    return chain(
-        cast(
-            Model[Tuple[List[Doc], Ragged], Tuple[Ragged, Ragged]],
-            with_getitem(0, chain(tok2vec, cast(Model[List[Floats2d], Ragged], list2ragged()))),
-        ),
-        extract_spans(),
-        pool,
+    docs_to_ragged = cast(
+        Model[Tuple[List[Doc], Ragged], Tuple[Ragged, Ragged]],
+        with_getitem(0, chain(tok2vec, cast(Model[List[Floats2d], Ragged], list2ragged()))),
     )
+    return [docs_to_ragged, extract_spans(), pool]
+
+
+def span_vectors(tok2vec: Model[List[Doc], List[Floats2d]], pool: Model[Ragged, Floats2d]) -> Model[Tuple[List[Doc], Ragged], Floats2d]:
+    """`span_vector_layers` chained into one model: (docs, spans) -> one row per span."""
+    return chain(*span_vector_layers(tok2vec, pool))

@@ -21,7 +21,7 @@ from thinc.api import (
 )
 from thinc.types import Floats2d, Ragged
 
-from .span_pooling import span_vectors
+from .span_pooling import span_vector_layers
 
 
 @spacy.registry.architectures("fgen.value_model.v1")
@@ -49,7 +49,7 @@ def build_value_model(
     )
     hidden = Maxout(nO=hidden_width, nP=3, normalize=True, dropout=dropout)
     output = Linear(nO=nO)
-    model = chain(span_vectors(tok2vec, pool), hidden, output)
+    model = chain(*span_vector_layers(tok2vec, pool), hidden, output)
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("output_layer", output)
     return model

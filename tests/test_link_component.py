@@ -268,3 +268,16 @@ def test_factory_found_through_entry_point():
     code = "import spacy; nlp = spacy.blank('en'); nlp.add_pipe('fgen_links'); print(nlp.pipe_names)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "fgen_links" in out.stdout
+
+
+def test_features_only_model_overfits_and_round_trips(tmp_path: Path):
+    spacy.util.fix_random_seed(0)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("fgen_links", config={"model": {**SMALL_MODEL, "entity_width": 0}})
+    doc = make_doc(nlp)
+    train(nlp, [Example(unlinked(doc), doc)])
+    predicted = nlp(unlinked(make_doc(nlp)))
+    assert statements(predicted) == gold_statements(nlp)
+    nlp.to_disk(tmp_path / "model")
+    again = spacy.load(tmp_path / "model")(unlinked(make_doc(nlp)))
+    assert again._.link_scores == pytest.approx(predicted._.link_scores, abs=1e-6)

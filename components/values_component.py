@@ -144,17 +144,23 @@ class FgenValues(TrainablePipe):
         return str(self.cfg["spans_key"])
 
     @property
-    def labels(self) -> Tuple[Label, ...]:
+    def value_labels(self) -> Tuple[Label, ...]:
         """RETURNS (Tuple[Tuple[str, str], ...]): the (category, value) labels, in output order."""
         return tuple((str(cat), str(value)) for cat, value in self.cfg["labels"])
 
     @property
+    def labels(self) -> Tuple[str, ...]:
+        """RETURNS (Tuple[str, ...]): the labels as strings "CATEGORY=value" (spaCy's meta and
+        `nlp.pipe_labels` expect strings); `value_labels` has them as pairs."""
+        return tuple(f"{cat}={value}" for cat, value in self.value_labels)
+
+    @property
     def label_data(self) -> List[List[str]]:
         """RETURNS (List[List[str]]): the labels as JSON-friendly pairs, for `initialize(labels=...)`."""
-        return [list(label) for label in self.labels]
+        return [list(label) for label in self.value_labels]
 
     def _index(self) -> _LabelIndex:
-        labels = self.labels
+        labels = self.value_labels
         if self._index_cache is None or self._index_cache.labels != labels:
             self._index_cache = _LabelIndex(labels)
         return self._index_cache
@@ -206,7 +212,7 @@ class FgenValues(TrainablePipe):
         scores (Ragged): the output of `predict`.
         """
         probs = to_numpy(scores.dataXd)
-        labels = self.labels
+        labels = self.value_labels
         threshold = float(self.cfg.get("threshold") or 0.0)
         offset = 0
         for doc, n in zip(docs, to_numpy(scores.lengths)):

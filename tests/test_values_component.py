@@ -109,13 +109,14 @@ def test_labels_from_scheme_and_data(definitions: Path):
     examples = train_examples(nlp)
     examples.append(Example(nlp.make_doc("Ferroptosis."), make_doc(nlp, "Ferroptosis.", [("Ferroptosis", PH, "ferroptosis")])))
     nlp.initialize(lambda: examples)
-    labels = nlp.get_pipe("fgen_values").labels
+    labels = nlp.get_pipe("fgen_values").value_labels
     v2 = scheme_labels(load_scheme(definitions, "v2"))
     assert list(labels) == v2 + [(PH, "ferroptosis")]  # the scheme's, then new ones seen in training
     assert (PH, "-") in labels and (PH, "tumourigenesis") in labels
     pipe = spacy.blank("en").add_pipe("fgen_values", config={"model": SMALL_MODEL})
     pipe.initialize(lambda: examples[:1], labels=nlp.get_pipe("fgen_values").label_data)
-    assert pipe.labels == labels
+    assert pipe.value_labels == labels
+    assert pipe.labels[0] == "=".join(labels[0])  # strings for spaCy's meta
 
 
 def test_multi_field_scheme_labels_are_joined(definitions: Path):
@@ -151,7 +152,7 @@ def test_round_trip(trained, tmp_path: Path):
     nlp, _ = trained
     nlp.to_disk(tmp_path / "pipe")
     nlp2 = spacy.load(tmp_path / "pipe")
-    assert nlp2.get_pipe("fgen_values").labels == nlp.get_pipe("fgen_values").labels
+    assert nlp2.get_pipe("fgen_values").value_labels == nlp.get_pipe("fgen_values").value_labels
     for text, ents in TRAIN:
         a, b = nlp(without_values(nlp, text, ents)), nlp2(without_values(nlp2, text, ents))
         assert kb_ids(a.ents) == kb_ids(b.ents)

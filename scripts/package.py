@@ -1,0 +1,110 @@
+"""Package a trained fgen pipeline as ONE installable wheel that carries fgen's code.
+
+    python scripts/package.py training/pipeline_cnn/model-best packages [--name fgen_pipeline] [--version 0.1.0]
+    pip install packages/en_fgen_pipeline-0.1.0-py3-none-any.whl      # in any environment
+    python -c "import spacy; nlp = spacy.load('en_fgen_pipeline'); print(nlp('...')._.links)"
+
+`spacy package` builds the pipeline package; its `--code` option copies single modules next to
+the model, which breaks fgen's cross-module imports. Instead the `fgen` package itself (the
+`components/` folder, as `pip install -e .` installs it) is added to the wheel as a second
+top-level package, with fgen's entry points (factories, architectures, scorers, callbacks), so:
+- `spacy.load("en_fgen_pipeline")` finds every custom factory through entry points, with no
+  extra import and no missing-factory error;
+- custom code imports the same way as in the project (`import fgen`), from one source of truth
+  copied at build time: nothing is duplicated in the repository;
+- the wheel requires what fgen requires (pyproject.toml) plus what spaCy finds for the
+  pipeline, and never a separate `fgen` distribution.
+"""
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Dict, List
+
+import srsly
+import typer
+
+from fgen.console import msg
+
+REPO = Path(__file__).resolve().parents[1]
+SETUP_PACKAGES = "packages=[model_name],"
+SETUP_ENTRY_POINTS = "entry_points={'spacy_models': ['{m} = {m}'.format(m=model_name)]}"
+app = typer.Typer(add_completion=False)
+
+
+def fgen_project() -> Dict:
+    """The `[project]` table of fgen's pyproject.toml."""
+    return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf8"))["project"]
+
+
+def _requirement_name(requirement: str) -> str:
+    for sep in "<>=!~[; ":
+        requirement = requirement.split(sep, 1)[0]
+    return requirement.strip().lower().replace("_", "-")
+
+
+def merge_requirements(found: List[str], fgen_dependencies: List[str]) -> List[str]:
+    """fgen's dependencies plus spaCy's findings, without fgen itself (it is vendored) and
+    without a second entry for a package fgen already constrains."""
+    names = {_requirement_name(r) for r in fgen_dependencies}
+    extra = [r for r in found if _requirement_name(r) not in names | {"fgen"}]
+    return list(fgen_dependencies) + extra
+
+
+def patch_setup(setup_py: Path, entry_points: Dict[str, Dict[str, str]]) -> None:
+    """Make spaCy's generated setup.py ship `fgen` and declare its entry points."""
+    text = setup_py.read_text(encoding="utf8")
+    for anchor in (SETUP_PACKAGES, SETUP_ENTRY_POINTS):
+        if anchor not in text:
+            raise ValueError(f"{setup_py}: spaCy's setup.py template changed, '{anchor}' not found")
+    groups = {group: [f"{name} = {target}" for name, target in items.items()] for group, items in entry_points.items()}
+    text = text.replace(SETUP_PACKAGES, 'packages=[model_name, "fgen"],')
+    text = text.replace(
+        SETUP_ENTRY_POINTS,
+        f"entry_points={{'spacy_models': ['{{m}} = {{m}}'.format(m=model_name)], **{groups!r}}}",
+    )
+    setup_py.write_text(text, encoding="utf8")
+
+
+def _run(cmd: List[str], what: str) -> None:
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        msg.fail(f"{what} failed (exit {result.returncode})", (result.stdout + result.stderr)[-3000:], exits=1)
+
+
+@app.command()
+def main(
+    model: Path = typer.Argument(..., help="Trained pipeline folder, e.g. training/pipeline_cnn/model-best"),
+    output: Path = typer.Argument(Path("packages"), help="Folder for the package source and the wheel"),
+    name: str = typer.Option("fgen_pipeline", "--name", help="Package name without the language prefix"),
+    version: str = typer.Option("0.1.0", "--version", help="Package version"),
+) -> None:
+    """Build packages/en_<name>-<version>-py3-none-any.whl with the pipeline and fgen's code."""
+    if not (model / "config.cfg").is_file():
+        msg.fail(f"{model}: not a trained pipeline folder (no config.cfg)", exits=1)
+    output.mkdir(parents=True, exist_ok=True)
+    _run([sys.executable, "-m", "spacy", "package", str(model), str(output), "--name", name,
+          "--version", version, "--build", "none", "--force"], "spacy package")
+    main_path = output / f"en_{name}-{version}"
+    project = fgen_project()
+    meta = srsly.read_json(main_path / "meta.json")
+    meta["requirements"] = merge_requirements(meta.get("requirements", []), project["dependencies"])
+    srsly.write_json(main_path / "meta.json", meta)
+    vendored = main_path / "fgen"
+    if vendored.exists():
+        shutil.rmtree(vendored)
+    shutil.copytree(REPO / "components", vendored, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    patch_setup(main_path / "setup.py", project["entry-points"])
+    for old in output.glob(f"en_{name}-{version}-*.whl"):
+        old.unlink()
+    _run([sys.executable, "-m", "pip", "wheel", str(main_path), "--no-deps", "--no-build-isolation", "-q",
+          "-w", str(output)], "building the wheel")
+    wheels = list(output.glob(f"en_{name}-{version}-*.whl"))
+    if len(wheels) != 1:
+        msg.fail(f"{output}: expected one wheel for en_{name}-{version}, found {len(wheels)}", exits=1)
+    msg.good(f"Built {wheels[0]}", f"requirements: {', '.join(meta['requirements'])}")
+
+
+if __name__ == "__main__":
+    app()

@@ -4,7 +4,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Union
+from typing import IO, Iterator, Union
 
 
 def _umask() -> int:
@@ -47,4 +47,21 @@ def atomic_directory(path: Union[str, Path]) -> Iterator[Path]:
             os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextmanager
+def atomic_text_file(path: Union[str, Path]) -> Iterator[IO[str]]:
+    """A text file to stream into that replaces `path` only when the block succeeds (for outputs
+    too large to build in memory for `write_bytes_atomic`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf8", newline="\n") as handle:
+            yield handle
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
         raise

@@ -1,6 +1,8 @@
 """Shared fixtures: a tiny corpus on disk, shaped like the upstream one, written by the tests."""
 import json
+import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -42,6 +44,21 @@ V1_VALUES = {
     "phenotype": ["autophagy", "migration", "tumourigenesis"],
     "activity": ["inhibits", "decreases", "increases"],
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def run_history(tmp_path_factory) -> Iterator[Path]:
+    """Training runs of the tests record themselves here, not in the project's training/runs.jsonl
+    (fgen.run_logger.v1 reads FGEN_RUN_HISTORY; `spacy train` subprocesses inherit it)."""
+    path = tmp_path_factory.getbasetemp() / "runs.jsonl"
+    previous = os.environ.get("FGEN_RUN_HISTORY")
+    os.environ["FGEN_RUN_HISTORY"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("FGEN_RUN_HISTORY", None)
+    else:
+        os.environ["FGEN_RUN_HISTORY"] = previous
+
 
 TEXT = (
     "Overexpression of ZNNT1 promotes autophagy in UM cells, whereas knockdown of\n"

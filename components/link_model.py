@@ -6,7 +6,6 @@ gets a hidden vector from [h_i, h_j, h_i * h_j, pair features] and a pair logit;
 gets a tuple logit from all role vectors, the max-pooled pair vectors, the pair logits and the
 tuple features. Output per candidate: [tuple logit, pair logits in `role_pairs` order].
 """
-from io import BytesIO
 from typing import Any, Callable, List, NamedTuple, Optional, Tuple
 
 import spacy
@@ -18,6 +17,7 @@ from torch import nn
 
 from .link_candidates import N_PAIR_FEATURES, role_pairs
 from .span_pooling import span_vectors
+from .torch_io import state_from_bytes, state_to_bytes
 
 
 class LinkBatch(NamedTuple):
@@ -88,15 +88,9 @@ class TupleScorer(nn.Module):
         return torch.cat([self.tuple_out(self.dropout(T)), pair_logits], dim=-1)
 
 
-def _serialize(module: TupleScorer) -> bytes:
-    buf = BytesIO()
-    torch.save(module.state_dict(), buf)
-    return buf.getvalue()
-
-
 def _deserialize(module: TupleScorer, data: bytes, device: torch.device) -> TupleScorer:
     # Input sizes are only known from the saved weights.
-    state = torch.load(BytesIO(data), map_location=device)
+    state = state_from_bytes(data, device)
     if "tuple_hidden.weight" in state:
         nE = state["entity.weight"].shape[1] if "entity.weight" in state else 0
         fixed = module.n_roles * module.entity_width + module.hidden_width + len(module.pairs)
@@ -145,7 +139,7 @@ def build_link_model(
         TupleScorer(n_roles=n_roles, hidden_width=hidden_width, entity_width=entity_width, dropout=dropout,
                     entity_dropout=entity_dropout),
         convert_inputs=_convert_inputs,
-        serialize_model=_serialize,
+        serialize_model=state_to_bytes,
         deserialize_model=_deserialize,
     )
     return Model(

@@ -6,7 +6,6 @@ scores are saved with the model and updated by the same optimizer step: PyTorchS
 `finish_update` updates every torch parameter that has a gradient, and the component's
 CRF loss puts gradients on the transitions with autograd.
 """
-from io import BytesIO
 from typing import Any, Callable, List, Optional, Tuple
 
 import spacy
@@ -17,6 +16,7 @@ from thinc.types import Floats2d
 from torch import nn
 
 from .crf import CRF
+from .torch_io import state_from_bytes, state_to_bytes
 
 
 class EmissionCRF(nn.Module):
@@ -55,15 +55,9 @@ class EmissionCRF(nn.Module):
         return self.output(X)
 
 
-def _serialize(module: EmissionCRF) -> bytes:
-    buf = BytesIO()
-    torch.save(module.state_dict(), buf)
-    return buf.getvalue()
-
-
 def _deserialize(module: EmissionCRF, data: bytes, device: torch.device) -> EmissionCRF:
     # The module is built with unknown sizes, so take them from the saved weights first.
-    state = torch.load(BytesIO(data), map_location=device)
+    state = state_from_bytes(data, device)
     if "output.weight" in state:
         nO = state["output.weight"].shape[0]
         nI = (state["hidden.weight"] if "hidden.weight" in state else state["output.weight"]).shape[1]
@@ -116,7 +110,7 @@ def build_ner_tagger(
         EmissionCRF(hidden_width=hidden_width, dropout=dropout),
         convert_inputs=_convert_inputs,
         convert_outputs=_convert_outputs,
-        serialize_model=_serialize,
+        serialize_model=state_to_bytes,
         deserialize_model=_deserialize,
     )
     return Model(

@@ -183,7 +183,7 @@ def main(
     print(table)
     if report is not None:
         command = "python scripts/benchmark_ner.py " + " ".join(sys.argv[1:])
-        section = (f"## NER + values: {len(set(r['fold'] for r in results))}-fold cross-validation on V2\n\n"
+        section = (f"## NER + values ({encoders}): {len(set(r['fold'] for r in results))}-fold cross-validation on V2\n\n"
                    f"`{command}` — {date.today().isoformat()}, {machine()}. "
                    f"Mean ± std over folds; F in %, last model after {epochs} epochs. s/epoch: wall time of "
                    f"`spacy train` (initialization included) / epochs, with {workers} run(s) at once; words/s: "

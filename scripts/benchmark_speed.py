@@ -152,6 +152,13 @@ def _gpu_stats() -> Dict[str, Any]:
     return {"gpu_name": torch.cuda.get_device_name(), "gpu_max_memory_mb": torch.cuda.max_memory_allocated() / 2**20}
 
 
+def _reap_workers() -> None:
+    # spaCy leaves its finished workers unjoined: join them so that RUSAGE_CHILDREN counts them
+    # and the next pass starts on a quiet machine.
+    for proc in multiprocessing.active_children():
+        proc.join()
+
+
 def _timed_pass(nlp: spacy.language.Language, texts: List[str], batch_size: int, n_process: int) -> Dict[str, float]:
     """Seconds, docs and words of one `nlp.pipe` pass over `texts`."""
     n_docs = n_words = 0
@@ -160,10 +167,7 @@ def _timed_pass(nlp: spacy.language.Language, texts: List[str], batch_size: int,
         n_docs += 1
         n_words += sum(not token.is_space for token in doc)
     seconds = time.perf_counter() - start
-    # spaCy leaves its finished workers unjoined: reap them (untimed) so that RUSAGE_CHILDREN
-    # counts them and the next repeat starts on a quiet machine.
-    for proc in multiprocessing.active_children():
-        proc.join()
+    _reap_workers()  # untimed: the docs are all there
     return {"seconds": seconds, "docs": n_docs, "words": n_words}
 
 
@@ -187,8 +191,11 @@ def measure(model: str, texts: List[str], batch_size: int, n_process: int, repea
     except Exception as err:  # unknown factory, broken config, missing weights
         raise BenchmarkError(f"{model}: cannot load the pipeline ({' '.join(str(err).split())[:300]})") from None
     load_seconds = time.perf_counter() - start
-    for _ in nlp.pipe(texts[:WARMUP_TEXTS], batch_size=batch_size):
+    # With P > 1 the warm-up runs in workers as well: forked workers hang once the parent has
+    # run the torch model (its thread pool does not survive fork), so the parent never runs it.
+    for _ in nlp.pipe(texts[:WARMUP_TEXTS], batch_size=batch_size, n_process=n_process):
         pass
+    _reap_workers()
     passes = [_timed_pass(nlp, texts, batch_size, n_process) for _ in range(repeats)]
     words_per_second = [p["words"] / p["seconds"] for p in passes]
     docs_per_second = [p["docs"] / p["seconds"] for p in passes]

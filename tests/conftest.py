@@ -60,6 +60,14 @@ def run_history(tmp_path_factory) -> Iterator[Path]:
         os.environ["FGEN_RUN_HISTORY"] = previous
 
 
+def tiny_tok2vec(embed_size: int = 300) -> dict:
+    """A small HashEmbedCNN config, so component tests stay fast on 2 CPU cores."""
+    return {
+        "@architectures": "spacy.HashEmbedCNN.v2", "pretrained_vectors": None, "width": 32, "depth": 1,
+        "embed_size": embed_size, "window_size": 1, "maxout_pieces": 2, "subword_features": True,
+    }
+
+
 TEXT = (
     "Overexpression of ZNNT1 promotes autophagy in UM cells, whereas knockdown of\n"
     "ZNNT1 attenuates PP242-induced autophagy. Overexpression of ZNNT1 inhibits migration."

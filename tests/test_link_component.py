@@ -14,7 +14,9 @@ from spacy.training import Example
 import fgen  # noqa: F401  registers the Doc extensions
 from fgen.doc_layout import SPAN_KEY, set_links
 from fgen.link_candidates import ROLES, candidate_tuples, n_tuple_features, sentence_ids, tuple_features
-from fgen.link_component import DocScores, FgenLinks
+from fgen.link_component import DocScores
+
+from .conftest import tiny_tok2vec
 
 PA, CTX, EFF, PHE = ROLES
 # Two sentences; the second has two statements sharing the perturbation and the context.
@@ -35,16 +37,7 @@ SMALL_MODEL = {
     "dropout": 0.0,
     "entity_dropout": 0.0,
     "n_roles": 4,
-    "tok2vec": {
-        "@architectures": "spacy.HashEmbedCNN.v2",
-        "pretrained_vectors": None,
-        "width": 32,
-        "depth": 1,
-        "embed_size": 300,
-        "window_size": 1,
-        "maxout_pieces": 2,
-        "subword_features": True,
-    },
+    "tok2vec": tiny_tok2vec(),
 }
 
 

@@ -16,6 +16,8 @@ from fgen.crf import CRF, is_valid_sequence, make_tags
 from fgen.ner_component import FgenNER, labels_from_definitions
 from fgen.ner_model import get_torch_module
 
+from .conftest import tiny_tok2vec
+
 TRAIN_DATA = [
     ("Knockdown of ATG12 inhibits autophagy in UM cells.", [(0, 18, "PERTURBATION"), (41, 49, "CONTEXT")]),
     ("Overexpression of ZNNT1 promotes migration.", [(0, 23, "PERTURBATION")]),
@@ -25,16 +27,7 @@ TRAIN_DATA = [
 SMALL_MODEL = {
     "@architectures": "fgen.ner_tagger.v1",
     "hidden_width": 16,
-    "tok2vec": {
-        "@architectures": "spacy.HashEmbedCNN.v2",
-        "pretrained_vectors": None,
-        "width": 32,
-        "depth": 1,
-        "embed_size": 500,
-        "window_size": 1,
-        "maxout_pieces": 2,
-        "subword_features": True,
-    },
+    "tok2vec": tiny_tok2vec(embed_size=500),
 }
 
 

@@ -7,7 +7,6 @@ versions of requirements.txt (the CPU torch build the project pins, not the newe
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from .conftest import REPO, TEXT
 from .test_train_smoke import corpus, run, train  # noqa: F401  (module fixture + helpers)

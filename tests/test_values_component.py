@@ -16,7 +16,7 @@ from fgen.doc_layout import SPAN_KEY
 from fgen.schemes import load_scheme
 from fgen.values_component import FgenValues, scheme_labels, score_values
 
-from .conftest import V1_CATEGORIES, V1_VALUES, V2_CATEGORIES, V2_VALUES
+from .conftest import V1_CATEGORIES, V1_VALUES, V2_CATEGORIES, V2_VALUES, tiny_tok2vec
 
 PA, PH = "PERTURBING_ACTION", "PHENOTYPE"
 GAIN, KD = "gene gain-of-function", "rnai/knockdown"
@@ -32,16 +32,7 @@ SMALL_MODEL = {
     "@architectures": "fgen.value_model.v1",
     "hidden_width": 32,
     "dropout": 0.0,
-    "tok2vec": {
-        "@architectures": "spacy.HashEmbedCNN.v2",
-        "pretrained_vectors": None,
-        "width": 32,
-        "depth": 1,
-        "embed_size": 300,
-        "window_size": 1,
-        "maxout_pieces": 2,
-        "subword_features": True,
-    },
+    "tok2vec": tiny_tok2vec(),
 }
 
 

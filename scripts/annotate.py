@@ -21,17 +21,10 @@ import typer
 from spacy.cli._util import import_code
 
 import fgen  # noqa: F401  registers doc._.links, span._.confidence, ...
-from fgen.annotate_io import (
-    AnnotateError,
-    Problem,
-    Progress,
-    annotate,
-    check_journal,
-    input_files,
-    journal_path,
-    output_format,
-    resolve_scheme,
-)
+from fgen.annotate_inputs import AnnotateError, Problem, input_files
+from fgen.annotate_io import Progress, annotate, check_journal
+from fgen.annotate_journal import journal_path
+from fgen.annotate_outputs import output_format, resolve_scheme
 from fgen.console import msg
 
 app = typer.Typer(add_completion=False)

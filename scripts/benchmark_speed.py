@@ -36,7 +36,7 @@ import typer
 from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 
-from fgen.annotate_io import Problem, read_jsonl, read_txt
+from fgen.annotate_inputs import Problem, read_jsonl, read_txt
 from fgen.atomic import write_bytes_atomic
 from fgen.benchmarking import machine, mean_std, update_report
 from fgen.console import msg

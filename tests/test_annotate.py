@@ -20,24 +20,12 @@ from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
 import fgen  # noqa: F401  registers the Doc and Span extensions
-from fgen.annotate_io import (
-    AnnotateError,
-    Problem,
-    Record,
-    annotate,
-    doc_to_html,
-    input_files,
-    journal_line,
-    journal_path,
-    output_format,
-    read_jsonl,
-    read_pubmed_xml,
-    read_records,
-    read_txt,
-    recover_journal,
-    resolve_scheme,
-    safe_file_name,
+from fgen.annotate_inputs import (
+    AnnotateError, Problem, Record, input_files, read_jsonl, read_pubmed_xml, read_records, read_txt,
 )
+from fgen.annotate_io import annotate
+from fgen.annotate_journal import journal_line, journal_path, recover_journal
+from fgen.annotate_outputs import doc_to_html, output_format, resolve_scheme, safe_file_name
 from fgen.doc_layout import SPAN_KEY, set_links
 from fgen.mae import read_mae
 

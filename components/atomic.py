@@ -4,7 +4,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator, Union
+from typing import IO, ContextManager, Iterator, Union
 
 
 def _umask() -> int:
@@ -13,19 +13,26 @@ def _umask() -> int:
     return current
 
 
-def write_bytes_atomic(path: Union[str, Path], data: bytes) -> None:
-    """Write `data` to `path` so readers see either the old file or the complete new one."""
+@contextmanager
+def _atomic_file(path: Union[str, Path], mode: str, **open_kwargs: str) -> Iterator[IO]:
+    """An open temporary sibling of `path` that replaces it only when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        with os.fdopen(fd, mode, **open_kwargs) as handle:
+            yield handle
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the result should look like open()
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_bytes_atomic(path: Union[str, Path], data: bytes) -> None:
+    """Write `data` to `path` so readers see either the old file or the complete new one."""
+    with _atomic_file(path, "wb") as handle:
+        handle.write(data)
 
 
 @contextmanager
@@ -50,18 +57,7 @@ def atomic_directory(path: Union[str, Path]) -> Iterator[Path]:
         raise
 
 
-@contextmanager
-def atomic_text_file(path: Union[str, Path]) -> Iterator[IO[str]]:
+def atomic_text_file(path: Union[str, Path]) -> ContextManager[IO[str]]:
     """A text file to stream into that replaces `path` only when the block succeeds (for outputs
     too large to build in memory for `write_bytes_atomic`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf8", newline="\n") as handle:
-            yield handle
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return _atomic_file(path, "w", encoding="utf8", newline="\n")

@@ -164,8 +164,7 @@ class RunRecorder:
         """The history record of the run so far. steps: updates made (the last step index + 1);
         epoch: the epoch of the last evaluation; final / best: {step, epoch, score, scores}."""
         last = self.steps[-1] if self.steps else None
-        # The latest evaluation with the highest score: spaCy overwrites model-best on ties too.
-        best = max(self.steps, key=lambda s: (s["score"] if s["score"] is not None else -math.inf, s["step"] or 0), default=None)
+        best = best_step(self.steps)
         config = self.run_dir / "model-last" / "config.cfg" if self.run_dir else None
         return {
             "name": self.name or (self.run_dir.name if self.run_dir else f"run-{self.started}"),
@@ -182,8 +181,8 @@ class RunRecorder:
             "run_dir": str(self.run_dir) if self.run_dir else None,
             "config": str(config) if config is not None and config.exists() else None,
             "log": str(self.run_dir / LOG_NAME) if self.run_dir and not self.log_failed and self.steps else None,
-            "final": _scores_of(last),
-            "best": _scores_of(best),
+            "final": checkpoint_view(last),
+            "best": checkpoint_view(best),
         }
 
     def finish(self, status: str) -> None:
@@ -198,10 +197,16 @@ class RunRecorder:
             self.warn(f"fgen.run_logger: cannot append to {self.history} ({err})")
 
 
-def _scores_of(step: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
-    if step is None:
-        return None
-    return {"step": step["step"], "epoch": step["epoch"], "score": step["score"], "scores": step["scores"]}
+def best_step(steps: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The logged evaluation model-best comes from: the highest score, the latest of equal ones
+    (spaCy overwrites model-best on ties too); None when no evaluation has a score."""
+    scored = [s for s in steps if s.get("score") is not None]
+    return max(scored, key=lambda s: (s["score"], s.get("step") or 0)) if scored else None
+
+
+def checkpoint_view(step: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """{step, epoch, score, scores} of a logged evaluation, as history records keep best/final."""
+    return {k: step.get(k) for k in ("step", "epoch", "score", "scores")} if step else None
 
 
 def _status() -> str:
@@ -298,5 +303,6 @@ def find_run(records: List[Dict[str, Any]], name: str) -> Optional[Dict[str, Any
     return None
 
 
-__all__ = ["make_run_logger", "flatten_scores", "step_record", "encoder_name", "append_record", "read_jsonl",
+__all__ = ["make_run_logger", "flatten_scores", "step_record", "encoder_name", "best_step", "checkpoint_view",
+           "append_record", "read_jsonl",
            "read_history", "find_run", "RunRecorder", "LOG_NAME", "DEFAULT_HISTORY", "HISTORY_ENV"]

@@ -17,7 +17,7 @@ from spacy.util import load_config
 
 from .benchmarking import mean_std
 from .doc_layout import entity_spans
-from .run_logger import LOG_NAME, encoder_name, find_run, flatten_scores, read_jsonl
+from .run_logger import LOG_NAME, best_step, checkpoint_view, encoder_name, find_run, flatten_scores, read_jsonl
 
 # Overall metrics in the order the report shows them: (key, column title).
 MAIN_METRICS = (
@@ -70,16 +70,6 @@ def _checkpoint(scores: Dict[str, Any]) -> Dict[str, Any]:
     return {"step": None, "epoch": None, "score": None, "scores": flatten_scores(scores)}
 
 
-def _best_step(steps: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
-    scored = [s for s in steps if s.get("score") is not None]
-    # The latest of equal best scores, as spaCy's model-best.
-    return max(scored, key=lambda s: (s["score"], s.get("step") or 0)) if scored else None
-
-
-def _step_view(step: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
-    return {k: step.get(k) for k in ("step", "epoch", "score", "scores")} if step else None
-
-
 def _meta_scores(model: Path) -> Optional[Dict[str, Any]]:
     meta = model / "meta.json"
     if not meta.exists():
@@ -101,8 +91,8 @@ def run_from_dir(run_dir: Path, record: Optional[Dict[str, Any]] = None) -> Run:
     steps = read_jsonl(run_dir / LOG_NAME)
     run = Run(name=record.get("name") or run_dir.name, run_dir=run_dir, record=record, steps=steps)
     # The history record, else the log, else spaCy's meta.json (scores only, no step).
-    run.best = record.get("best") or _step_view(_best_step(steps)) or _meta_scores(run_dir / "model-best")
-    run.final = record.get("final") or _step_view(steps[-1] if steps else None) or _meta_scores(run_dir / "model-last")
+    run.best = record.get("best") or checkpoint_view(best_step(steps)) or _meta_scores(run_dir / "model-best")
+    run.final = record.get("final") or checkpoint_view(steps[-1] if steps else None) or _meta_scores(run_dir / "model-last")
     if "encoder" not in record and run.model() is not None:
         encoder = _config_encoder(run.model())
         if encoder:

@@ -16,9 +16,9 @@ journal. The logic lives in `fgen.annotate_io`.
 from pathlib import Path
 from typing import Optional
 
-import spacy
 import typer
 from spacy.cli._util import import_code
+from spacy.language import Language
 
 import fgen  # noqa: F401  registers doc._.links, span._.confidence, ...
 from fgen.annotate_inputs import AnnotateError, Problem, input_files
@@ -26,21 +26,17 @@ from fgen.annotate_io import Progress, annotate, check_journal
 from fgen.annotate_journal import journal_path
 from fgen.annotate_outputs import output_format, resolve_scheme
 from fgen.console import msg
+from fgen.pipeline_loading import PipelineLoadError, load_pipeline, use_device
 
 app = typer.Typer(add_completion=False)
 
 
-def _load(model: str, gpu_id: int) -> spacy.language.Language:
-    if gpu_id >= 0:
-        try:
-            spacy.require_gpu(gpu_id)
-        except Exception as err:  # no cupy / no such device: one line, not a traceback
-            msg.fail(f"--gpu-id {gpu_id}: cannot use the GPU ({err})", exits=1)
+def _load(model: str, gpu_id: int) -> Language:
     try:
-        return spacy.load(model)
-    except Exception as err:  # missing folder, unknown package or factory, broken config
-        reason = " ".join(str(err).split())
-        msg.fail(f"{model}: cannot load the pipeline ({reason[:300]})", exits=1)
+        use_device(gpu_id)
+        return load_pipeline(model)
+    except PipelineLoadError as err:
+        msg.fail(str(err), exits=1)
 
 
 @app.command()

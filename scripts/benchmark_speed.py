@@ -40,6 +40,7 @@ from fgen.annotate_inputs import Problem, read_jsonl, read_txt
 from fgen.atomic import write_bytes_atomic
 from fgen.benchmarking import machine, mean_std, update_report
 from fgen.console import msg
+from fgen.pipeline_loading import PipelineLoadError, load_pipeline, use_device
 
 MARKS = ("<!-- speed-benchmark:start -->", "<!-- speed-benchmark:end -->")
 DATA_SUFFIXES = (".spacy", ".jsonl", ".txt")
@@ -180,17 +181,13 @@ def measure(model: str, texts: List[str], batch_size: int, n_process: int, repea
         peak allocated memory.
     RAISES (BenchmarkError): when the GPU cannot be used or the model cannot be loaded.
     """
-    if gpu_id >= 0:
-        try:
-            spacy.require_gpu(gpu_id)
-        except Exception as err:  # no cupy / no such device
-            raise BenchmarkError(f"--gpu-id {gpu_id}: cannot use the GPU ({err})") from None
-    start = time.perf_counter()
     try:
-        nlp = spacy.load(model)
-    except Exception as err:  # unknown factory, broken config, missing weights
-        raise BenchmarkError(f"{model}: cannot load the pipeline ({' '.join(str(err).split())[:300]})") from None
-    load_seconds = time.perf_counter() - start
+        use_device(gpu_id)
+        start = time.perf_counter()
+        nlp = load_pipeline(model)
+        load_seconds = time.perf_counter() - start
+    except PipelineLoadError as err:
+        raise BenchmarkError(str(err)) from None
     # With P > 1 the warm-up runs in workers as well: forked workers hang once the parent has
     # run the torch model (its thread pool does not survive fork), so the parent never runs it.
     for _ in nlp.pipe(texts[:WARMUP_TEXTS], batch_size=batch_size, n_process=n_process):

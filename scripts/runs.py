@@ -16,13 +16,10 @@ import typer
 
 from fgen.console import msg
 from fgen.run_logger import DEFAULT_HISTORY, HISTORY_ENV, find_run, read_history
+from fgen.run_report import pct
 
 app = typer.Typer(add_completion=False, help="List and inspect the training run history.")
 KEY_METRICS = ("ents_f", "values_f", "links_f")
-
-
-def _pct(value: Any) -> str:
-    return "-" if not isinstance(value, (int, float)) else f"{100 * value:.1f}"
 
 
 def history_rows(records: List[Dict[str, Any]]) -> List[List[str]]:
@@ -35,7 +32,7 @@ def history_rows(records: List[Dict[str, Any]]) -> List[List[str]]:
         scores = best.get("scores") or {}
         rows.append([str(rec.get("name", "?")), str(rec.get("finished", "-")).replace("+00:00", "Z"), str(rec.get("status", "-")),
                      str(rec.get("encoder", "-")), str(rec.get("steps", "-")), str(rec.get("seconds", "-")),
-                     _pct(best.get("score")), *[_pct(scores.get(k)) for k in metrics]])
+                     pct(best.get("score")), *[pct(scores.get(k)) for k in metrics]])
     return rows
 
 

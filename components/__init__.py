@@ -3,8 +3,16 @@
 Importing the package registers the Doc extensions (`doc._.links`, `doc._.link_scores`,
 `doc._.provenance`) and fgen's registered functions.
 """
-from .doc_layout import SPAN_KEY, register_extensions
-from . import tokenizer  # noqa: F401  registers fgen.customize_tokenizer.v1
+from pathlib import Path as _Path
+
+from .install_check import shadowing_problem as _shadowing_problem
+
+_problem = _shadowing_problem(_Path(__file__).parent)
+if _problem:
+    raise ImportError(_problem)
+
+from .doc_layout import SPAN_KEY, register_extensions  # noqa: E402
+from .corpus import tokenizer  # noqa: F401,E402  registers fgen.customize_tokenizer.v1
 
 register_extensions()
 

@@ -116,6 +116,21 @@ def entity_spans(doc: Doc, spans_key: str = SPAN_KEY) -> List[Span]:
     return list(doc.ents)
 
 
+def links_annotated(doc: Doc) -> bool:
+    """Whether `doc`'s statements were annotated, so that its `doc._.links` (even none) are the truth.
+
+    The provenance decides when it says (`doc._.provenance["links_annotated"]`, set by the
+    corpus conversion: abstracts from the entities-only folders say False). A doc without that
+    flag was made by hand, by whoever set its links, and counts as annotated. Training
+    (`fgen_links`), scoring (`links_*`), the splits' links subsets and the corpus report all use
+    this one definition, so a doc is a source of negatives exactly when it is scored.
+    """
+    provenance = doc._.provenance
+    if isinstance(provenance, dict) and "links_annotated" in provenance:
+        return bool(provenance["links_annotated"])
+    return True
+
+
 def spans_overlap(spans: Sequence[Span]) -> bool:
     """Whether any two spans share a token."""
     ordered = sorted(spans, key=lambda s: (s.start, s.end))

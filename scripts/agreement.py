@@ -13,12 +13,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import srsly
 import typer
 
-from fgen.agreement import ALL, Agreement, Counts, Pairing, compare_documents, pair_by_pmid, value_summary
-from fgen.atomic import write_bytes_atomic
-from fgen.console import msg
-from fgen.corpus import collect_files, pmid_of
-from fgen.mae import MaeDocument, MaeError, read_mae
-from fgen.schemes import Scheme, find_definitions_dir, load_scheme
+from fgen.analysis.agreement import ALL, Agreement, Counts, Pairing, compare_documents, pair_by_pmid, value_summary
+from fgen.util.atomic import write_bytes_atomic
+from fgen.util.console import msg
+from fgen.util.markdown import md_table
+from fgen.corpus.conversion import collect_files, pmid_of
+from fgen.corpus.mae import MaeDocument, MaeError, read_mae
+from fgen.corpus.schemes import Scheme, find_definitions_dir, load_scheme
 
 app = typer.Typer(add_completion=False)
 
@@ -58,11 +59,6 @@ def fmt(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence]) -> List[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-
-
 def entity_rows(total: Agreement) -> List[List]:
     rows = []
     for label in [*total.strict, ALL]:
@@ -98,10 +94,10 @@ def render(command: str, folders: Tuple[Path, Path], scheme: Scheme, pairing: Pa
     for side, files in (("A", pairing.only_a), ("B", pairing.only_b)):
         lines.append(f"- Unpaired in {side}: " + (", ".join(f"`{p.name}`" for p in files) if files else "none"))
     lines += ["", "## Entities", ""]
-    lines += table(["Category", "A", "B", "Strict match", "Strict P", "Strict R", "Strict F1",
+    lines += md_table(["Category", "A", "B", "Strict match", "Strict P", "Strict R", "Strict F1",
                     "Overlap match", "Overlap P", "Overlap R", "Overlap F1"], entity_rows(total))
     lines += ["", "## Values on matched entities", ""]
-    lines += table(["Category", "Field", "Strict n", "Agree", "Accuracy", "Kappa",
+    lines += md_table(["Category", "Field", "Strict n", "Agree", "Accuracy", "Kappa",
                     "Overlap n", "Agree", "Accuracy", "Kappa"], value_rows(total))
     both = Counts()  # only abstracts where both annotators linked something
     for doc in per_doc.values():
@@ -109,12 +105,12 @@ def render(command: str, folders: Tuple[Path, Path], scheme: Scheme, pairing: Pa
             both.add(doc.links)
     n_both = sum(min(doc.n_links) > 0 for doc in per_doc.values())
     lines += ["", "## Links (exact, all members identical)", ""]
-    lines += table(["Abstracts", "A links", "B links", "Matched", "P", "R", "F1"], [
+    lines += md_table(["Abstracts", "A links", "B links", "Matched", "P", "R", "F1"], [
         [f"all {len(per_doc)}", *link_row(total.links)],
         [f"{n_both} where both annotators linked", *link_row(both)],
     ])
     lines += ["", "## Word-level agreement (older formula)", ""]
-    lines += table(["Field", "Words", "Matched", "n_A", "n_B", "Agreement"],
+    lines += md_table(["Field", "Words", "Matched", "n_A", "n_B", "Agreement"],
                    [[f"**{k}**" if k == ALL else k, c.words, c.matched, c.n_a, c.n_b, fmt(c.agreement)] for k, c in total.words.items()])
     lines += ["", "## Per abstract", ""]
     rows = []
@@ -122,7 +118,7 @@ def render(command: str, folders: Tuple[Path, Path], scheme: Scheme, pairing: Pa
         doc = per_doc[pmid]
         rows.append([pmid, f"`{path_a.name}`", doc.n_entities[0], doc.n_entities[1], fmt(doc.strict_total.f1),
                      fmt(doc.overlap_total.f1), f"{doc.links.tp}/{doc.n_links[0]}/{doc.n_links[1]}", fmt(doc.words[ALL].agreement)])
-    lines += table(["PMID", "File A", "A ents", "B ents", "Strict F1", "Overlap F1", "Links matched/A/B", "Word-level"], rows)
+    lines += md_table(["PMID", "File A", "A ents", "B ents", "Strict F1", "Overlap F1", "Links matched/A/B", "Word-level"], rows)
     return "\n".join(lines + ["", METHOD])
 
 

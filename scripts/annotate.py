@@ -11,7 +11,7 @@ them. OUTPUT by `--format` or its suffix: `.jsonl`, `.html`, `.spacy`, or a fold
 
 Annotated docs go to a journal beside OUTPUT (`OUTPUT.partial.jsonl`); OUTPUT is written at the
 end, all at once, and the journal deleted. After an interruption, `--resume` continues the
-journal. The logic lives in `fgen.annotate_io`.
+journal. The logic lives in `fgen.annotate.run_loop`.
 """
 from pathlib import Path
 from typing import Optional
@@ -21,12 +21,12 @@ from spacy.cli._util import import_code
 from spacy.language import Language
 
 import fgen  # noqa: F401  registers doc._.links, span._.confidence, ...
-from fgen.annotate_inputs import AnnotateError, Problem, input_files
-from fgen.annotate_io import Progress, annotate, check_journal
-from fgen.annotate_journal import journal_path
-from fgen.annotate_outputs import output_format, resolve_scheme
-from fgen.console import msg
-from fgen.pipeline_loading import PipelineLoadError, load_pipeline, use_device
+from fgen.annotate.inputs import AnnotateError, Problem, input_files
+from fgen.annotate.run_loop import Progress, annotate, check_journal
+from fgen.annotate.journal import journal_path
+from fgen.annotate.outputs import output_format, resolve_scheme
+from fgen.util.console import msg
+from fgen.annotate.loading import PipelineLoadError, load_pipeline, use_device
 
 app = typer.Typer(add_completion=False)
 

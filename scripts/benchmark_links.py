@@ -8,7 +8,7 @@ For fold k the whole pipeline (configs/pipeline_cnn.cfg, or `--config`) trains o
 from the link-annotated ones) for a fixed number of epochs, and its last model is scored on
 the link-annotated abstracts of fold k (`links/fold{k}.spacy`; folds are grouped by PMID):
 - gold entities: the gold entities (and values) are given and only the encoder and fgen_links
-  run (`fgen.evaluation.predict_on_gold_entities`);
+  run (`fgen.scoring.evaluation.predict_on_gold_entities`);
 - end to end: the pipeline runs on the raw text.
 The baselines link the same entities: "sentence" = every combination of one entity per
 category within a sentence; "nearest_effect" = each EFFECT with the nearest entity of every
@@ -27,13 +27,14 @@ import typer
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
-from fgen.atomic import write_bytes_atomic
-from fgen.benchmarking import machine, mean_std, train_run, update_report, words_per_second
-from fgen.console import msg
+from fgen.util.atomic import write_bytes_atomic
+from fgen.runs.benchmarking import machine, mean_std, train_run, update_report, words_per_second
+from fgen.util.console import msg
+from fgen.util.markdown import md_table
 from fgen.doc_layout import set_links
-from fgen.evaluation import predict_examples, predict_on_gold_entities
-from fgen.link_baselines import link_with
-from fgen.link_scoring import score_links
+from fgen.scoring.evaluation import predict_examples, predict_on_gold_entities
+from fgen.pipeline.links.link_baselines import link_with
+from fgen.pipeline.links.link_scorer import score_links
 
 REPO = Path(__file__).resolve().parents[1]
 MARKS = ("<!-- links-benchmark:start -->", "<!-- links-benchmark:end -->")
@@ -85,13 +86,13 @@ def evaluate_fold(run_dir: Path, corpus: Path, fold: int, gpu_id: int) -> Dict[s
 def report_table(results: List[Dict[str, Any]]) -> str:
     """Markdown: one row per (entities, system), mean ± std over folds."""
     header = ["entities", "system", "folds", "exact F", "exact P", "exact R", "pairs F", "partial F", "link_only F"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for entities in ("gold", "predicted"):
         for system in SYSTEMS:
             runs = [r["scores"][entities][system] for r in results]
             row = [entities, system, str(len(runs)), *(mean_std(r[key] for r in runs) for key in KEYS)]
-            lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
+            rows.append(row)
+    return "\n".join(md_table(header, rows))
 
 
 @app.command()

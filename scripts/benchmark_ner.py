@@ -29,10 +29,11 @@ from spacy.tokens import DocBin
 from spacy.util import load_config
 
 import fgen  # noqa: F401
-from fgen.atomic import write_bytes_atomic
-from fgen.benchmarking import machine, mean_std, train_run, update_report, words_per_second
-from fgen.console import msg
-from fgen.evaluation import evaluate_docs
+from fgen.util.atomic import write_bytes_atomic
+from fgen.runs.benchmarking import machine, mean_std, train_run, update_report, words_per_second
+from fgen.util.console import msg
+from fgen.util.markdown import md_table
+from fgen.scoring.evaluation import evaluate_docs
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_CONFIGS = {"cnn": REPO / "configs" / "ner_cnn.cfg", "trf": REPO / "configs" / "ner.cfg"}
@@ -128,7 +129,7 @@ def report_table(results: List[Dict[str, Any]], labels: List[str], heads: List[s
     """Markdown: one row per system, mean ± std over folds."""
     header = ["system", "folds", "ents F", *[f"{lab} F" for lab in labels], "values F", "value acc",
               *[f"words {h} F" for h in heads], "s/epoch", "words/s"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     groups: Dict[str, List[Dict[str, Any]]] = {}
     for res in results:
         groups.setdefault(f"{res['system']} ({res['encoder']})", []).append(res)
@@ -139,8 +140,8 @@ def report_table(results: List[Dict[str, Any]], labels: List[str], heads: List[s
         row += [mean_std([x.get("values_f") for x in s]), mean_std([x.get("values_acc") for x in s])]
         row += [mean_std([x.get(f"words_{h}_f") for x in s]) for h in heads]
         row += [mean_std([r["seconds_per_epoch"] for r in runs], 1.0, 0), mean_std([r["words_per_second"] for r in runs], 1.0, 0)]
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
+        rows.append(row)
+    return "\n".join(md_table(header, rows))
 
 
 @app.command()

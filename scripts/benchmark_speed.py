@@ -36,11 +36,12 @@ import typer
 from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 
-from fgen.annotate_inputs import Problem, read_jsonl, read_txt
-from fgen.atomic import write_bytes_atomic
-from fgen.benchmarking import machine, mean_std, update_report
-from fgen.console import msg
-from fgen.pipeline_loading import PipelineLoadError, load_pipeline, use_device
+from fgen.annotate.inputs import Problem, read_jsonl, read_txt
+from fgen.util.atomic import write_bytes_atomic
+from fgen.runs.benchmarking import machine, mean_std, update_report
+from fgen.util.console import msg
+from fgen.util.markdown import md_table
+from fgen.annotate.loading import PipelineLoadError, load_pipeline, use_device
 
 MARKS = ("<!-- speed-benchmark:start -->", "<!-- speed-benchmark:end -->")
 DATA_SUFFIXES = (".spacy", ".jsonl", ".txt")
@@ -264,7 +265,7 @@ def report_table(results: List[Dict[str, Any]]) -> str:
     gpu = any("gpu_max_memory_mb" in r for r in results)
     header = ["batch size", "processes", "words/s", "docs/s", "peak RSS (MB)", "peak RSS per worker (MB)", "load (s)"]
     header += ["GPU peak allocated (MB)"] if gpu else []
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for r in results:
         if r["skipped"]:
             row = [str(r["batch_size"]), str(r["n_process"]), f"skipped: {r['skipped']}"] + [""] * (len(header) - 3)
@@ -273,8 +274,8 @@ def report_table(results: List[Dict[str, Any]]) -> str:
                    mean_std(r["docs_per_second"], 1.0, 1), _mb(r["peak_rss_mb"]), _mb(r["peak_rss_worker_mb"]),
                    f"{r['load_seconds']:.1f}"]
             row += [_mb(r.get("gpu_max_memory_mb"))] if gpu else []
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
+        rows.append(row)
+    return "\n".join(md_table(header, rows))
 
 
 def model_label(meta: Dict[str, Any]) -> str:

@@ -12,13 +12,13 @@ from typing import List, Optional
 import srsly
 import typer
 from spacy.tokens import DocBin
-from fgen.console import msg
+from fgen.util.console import msg
 
-from fgen.atomic import write_bytes_atomic
+from fgen.util.atomic import write_bytes_atomic
 from fgen.doc_layout import SPAN_KEY
-from fgen.corpus import LINKED_FOLDER_RE, ConversionResult, convert_paths
-from fgen.schemes import find_definitions_dir, load_scheme
-from fgen.tokenizer import make_nlp
+from fgen.corpus.conversion import LINKED_FOLDER_RE, ConversionResult, convert_paths
+from fgen.corpus.schemes import find_definitions_dir, load_scheme
+from fgen.corpus.tokenizer import make_nlp
 
 app = typer.Typer(add_completion=False)
 

@@ -23,10 +23,10 @@ import typer
 from spacy.tokens import DocBin
 
 import fgen  # noqa: F401  registers doc._.provenance, span._.confidence, ...
-from fgen.atomic import write_bytes_atomic
-from fgen.console import msg
-from fgen.evaluation import evaluate_docs
-from fgen.scoring import scheme_of_docs
+from fgen.util.atomic import write_bytes_atomic
+from fgen.util.console import msg
+from fgen.scoring.evaluation import evaluate_docs
+from fgen.scoring.word_scores import scheme_of_docs
 
 app = typer.Typer(add_completion=False)
 

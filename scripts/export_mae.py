@@ -12,13 +12,13 @@ from typing import Optional
 import typer
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
-from fgen.console import msg
+from fgen.util.console import msg
 
 import fgen  # noqa: F401  registers doc._.links and doc._.provenance
-from fgen.atomic import atomic_directory
-from fgen.mae import mae_to_string
-from fgen.mae_doc import doc_to_mae
-from fgen.schemes import Scheme, find_definitions_dir, load_scheme
+from fgen.util.atomic import atomic_directory
+from fgen.corpus.mae import mae_to_string
+from fgen.corpus.mae_doc import doc_to_mae
+from fgen.corpus.schemes import Scheme, find_definitions_dir, load_scheme
 
 app = typer.Typer(add_completion=False)
 

@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from fgen.console import msg
+from fgen.util.console import msg
 
 REQUIRED = ["raw_data", "tag_categories_v2.json", "tag_list_definitions_v2.json", "tag_categories.json", "tag_list_definitions.json"]
 app = typer.Typer(add_completion=False)

@@ -25,7 +25,7 @@ from typing import Dict, List
 import srsly
 import typer
 
-from fgen.console import msg
+from fgen.util.console import msg
 
 REPO = Path(__file__).resolve().parents[1]
 SETUP_PACKAGES = "packages=[model_name],"
@@ -36,6 +36,11 @@ app = typer.Typer(add_completion=False)
 def fgen_project() -> Dict:
     """The `[project]` table of fgen's pyproject.toml."""
     return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf8"))["project"]
+
+
+def fgen_packages() -> List[str]:
+    """`fgen` and every subpackage, as pyproject.toml lists them for setuptools."""
+    return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf8"))["tool"]["setuptools"]["packages"]
 
 
 def _requirement_name(requirement: str) -> str:
@@ -52,14 +57,14 @@ def merge_requirements(found: List[str], fgen_dependencies: List[str]) -> List[s
     return list(fgen_dependencies) + extra
 
 
-def patch_setup(setup_py: Path, entry_points: Dict[str, Dict[str, str]]) -> None:
-    """Make spaCy's generated setup.py ship `fgen` and declare its entry points."""
+def patch_setup(setup_py: Path, entry_points: Dict[str, Dict[str, str]], packages: List[str]) -> None:
+    """Make spaCy's generated setup.py ship `fgen` (all its `packages`) and declare its entry points."""
     text = setup_py.read_text(encoding="utf8")
     for anchor in (SETUP_PACKAGES, SETUP_ENTRY_POINTS):
         if anchor not in text:
             raise ValueError(f"{setup_py}: spaCy's setup.py template changed, '{anchor}' not found")
     groups = {group: [f"{name} = {target}" for name, target in items.items()] for group, items in entry_points.items()}
-    text = text.replace(SETUP_PACKAGES, 'packages=[model_name, "fgen"],')
+    text = text.replace(SETUP_PACKAGES, f"packages=[model_name, *{packages!r}],")
     text = text.replace(
         SETUP_ENTRY_POINTS,
         f"entry_points={{'spacy_models': ['{{m}} = {{m}}'.format(m=model_name)], **{groups!r}}}",
@@ -95,7 +100,7 @@ def main(
     if vendored.exists():
         shutil.rmtree(vendored)
     shutil.copytree(REPO / "components", vendored, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    patch_setup(main_path / "setup.py", project["entry-points"])
+    patch_setup(main_path / "setup.py", project["entry-points"], fgen_packages())
     for old in output.glob(f"en_{name}-{version}-*.whl"):
         old.unlink()
     _run([sys.executable, "-m", "pip", "wheel", str(main_path), "--no-deps", "--no-build-isolation", "-q",

@@ -16,7 +16,6 @@ folder holding it). DIR gets report.md and its images:
 - per results.json: mean ± std over folds per system, the main F per fold, cv_<n>.png.
 Every file is written atomically. `--history` defaults to $FGEN_RUN_HISTORY when set.
 """
-import io
 import re
 import statistics
 import sys
@@ -33,23 +32,17 @@ import spacy  # noqa: E402
 import typer  # noqa: E402
 from spacy.tokens import DocBin  # noqa: E402
 
-from fgen.atomic import write_bytes_atomic  # noqa: E402
-from fgen.console import msg  # noqa: E402
-from fgen.run_logger import DEFAULT_HISTORY, HISTORY_ENV, read_history  # noqa: E402
-from fgen.run_report import (  # noqa: E402
+from fgen.util.atomic import write_bytes_atomic  # noqa: E402
+from fgen.util.console import msg  # noqa: E402
+from fgen.util.figures import save_figure  # noqa: E402
+from fgen.runs.run_logger import DEFAULT_HISTORY, HISTORY_ENV, read_history  # noqa: E402
+from fgen.runs.run_report import (  # noqa: E402
     CURVE_METRICS, PER_TYPE, CVResults, Run, confusion_table, cv_fold_table, cv_main_metric, cv_table, load_input,
     per_type_table, runs_table, scores_table, unique_names, value_confusion,
 )
 
 app = typer.Typer(add_completion=False)
 Series = Dict[str, List[Tuple[int, float]]]  # run name -> (step, value)
-
-
-def save_figure(fig: "plt.Figure", path: Path) -> None:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    write_bytes_atomic(path, buffer.getvalue())
 
 
 def slug(name: str) -> str:

@@ -14,9 +14,9 @@ from typing import Any, Dict, List
 
 import typer
 
-from fgen.console import msg
-from fgen.run_logger import DEFAULT_HISTORY, HISTORY_ENV, find_run, read_history
-from fgen.run_report import pct
+from fgen.util.console import msg
+from fgen.runs.run_logger import DEFAULT_HISTORY, HISTORY_ENV, find_run, read_history
+from fgen.runs.run_report import pct
 
 app = typer.Typer(add_completion=False, help="List and inspect the training run history.")
 KEY_METRICS = ("ents_f", "values_f", "links_f")

@@ -5,7 +5,7 @@
 
 Writes OUTPUT_DIR/{train,dev}.spacy, folds/fold{k}.spacy + folds/train{k}.spacy (all folds
 but k), the same under links/ restricted to link-annotated docs, and splits.json. OUTPUT_DIR
-is replaced all at once; the rules are in `fgen.splits`.
+is replaced all at once; the rules are in `fgen.corpus.splits`.
 """
 import hashlib
 from pathlib import Path
@@ -14,8 +14,8 @@ import typer
 from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 
-from fgen.console import msg
-from fgen.splits import LinkDocs, build_manifest, check_output_dir, plan_splits, write_splits
+from fgen.util.console import msg
+from fgen.corpus.splits import LinkDocs, build_manifest, check_output_dir, plan_splits, write_splits
 
 app = typer.Typer(add_completion=False)
 

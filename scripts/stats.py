@@ -4,10 +4,9 @@
         --img-dir docs/img [--tokenizer fgen-default|HF name|folder|none] [--definitions DIR]
 
 e.g. `v2=corpus/v2.spacy v1=corpus/v1.spacy v2-train=corpus/v2/train.spacy`. The numbers come
-from `fgen.corpus_stats` (its docstring says how words, entities and sentences are counted).
+from `fgen.analysis.corpus_stats` (its docstring says how words, entities and sentences are counted).
 """
 import hashlib
-import io
 import os
 import re
 import shlex
@@ -27,10 +26,12 @@ from spacy.tokens import DocBin  # noqa: E402
 from wasabi import msg  # noqa: E402
 
 import fgen  # noqa: E402
-from fgen.atomic import write_bytes_atomic  # noqa: E402
-from fgen.corpus_stats import MAX_WORDPIECES, CorpusStats, compute_stats, load_tokenizer  # noqa: E402
-from fgen.encoders import DEFAULT_ENCODER  # noqa: E402
-from fgen.schemes import load_scheme  # noqa: E402
+from fgen.util.atomic import write_bytes_atomic  # noqa: E402
+from fgen.util.figures import save_figure  # noqa: E402
+from fgen.util.markdown import md_table  # noqa: E402
+from fgen.analysis.corpus_stats import MAX_WORDPIECES, CorpusStats, compute_stats, load_tokenizer  # noqa: E402
+from fgen.pipeline.layers.encoders import DEFAULT_ENCODER  # noqa: E402
+from fgen.corpus.schemes import load_scheme  # noqa: E402
 
 app = typer.Typer(add_completion=False)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -53,9 +54,7 @@ def summary(values: Sequence[int]) -> str:
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> List[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return lines + [""]
+    return md_table(header, rows) + [""]
 
 
 def sha256(path: Path) -> str:
@@ -63,13 +62,6 @@ def sha256(path: Path) -> str:
 
 
 # ---------------------------------------------------------------- plots
-
-
-def save_figure(fig: "plt.Figure", path: Path) -> None:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    write_bytes_atomic(path, buffer.getvalue())
 
 
 def plot_entity_lengths(name: str, stats: CorpusStats, path: Path) -> None:
@@ -241,7 +233,7 @@ def header(tokenizer: str) -> List[str]:
         "fragments of a discontinuous V1 entity count once; its length sums them). Sentences come from "
         "spaCy's rule-based `sentencizer` plus a break at blank lines. Wordpieces use the tokenizer "
         f"{described} with [CLS]/[SEP]; {MAX_WORDPIECES} is the encoder's limit. Link statistics only count "
-        "docs whose provenance says links were annotated. Definitions: `components/corpus_stats.py`.", "",
+        "docs whose provenance says links were annotated. Definitions: `components/analysis/corpus_stats.py`.", "",
     ]
 
 

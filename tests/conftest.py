@@ -7,7 +7,7 @@ from typing import Iterator
 import pytest
 
 import fgen  # noqa: F401  registers the Doc extensions
-from fgen.schemes import load_scheme
+from fgen.corpus.schemes import load_scheme
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_CORPUS = REPO.parent / "shared" / "fgen-corpus"

@@ -6,10 +6,10 @@ import pytest
 import spacy
 from spacy.tokens import Doc, DocBin, Span
 
-from fgen.doc_layout import SPAN_KEY, set_links
-from fgen.mae import read_mae
-from fgen.mae_doc import doc_to_mae, mae_to_doc
-from fgen.tokenizer import customize_tokenizer, make_nlp, tokenize_at_boundaries
+from fgen.doc_layout import SPAN_KEY, links_annotated, set_links
+from fgen.corpus.mae import read_mae
+from fgen.corpus.mae_doc import doc_to_mae, mae_to_doc
+from fgen.corpus.tokenizer import customize_tokenizer, make_nlp, tokenize_at_boundaries
 
 from .conftest import TEXT
 
@@ -160,9 +160,28 @@ def test_set_links_rejects_foreign_spans():
 
 
 def test_empty_doc(v2_scheme):
-    from fgen.mae import MaeDocument
+    from fgen.corpus.mae import MaeDocument
 
     doc = mae_to_doc(make_nlp(), MaeDocument(""), v2_scheme, {}).doc
     assert len(doc) == 0 and doc._.links == [] and list(doc.ents) == []
     assert doc_to_mae(doc, v2_scheme).entities == []
     assert isinstance(doc, Doc)
+
+
+@pytest.mark.parametrize(
+    "provenance,has_links,expected",
+    [
+        ({"links_annotated": True}, False, True),
+        ({"links_annotated": False}, True, False),  # the flag decides, whatever the doc holds
+        (None, False, True),  # hand-made: its (empty) links are the truth
+        ({"pmid": "1"}, False, True),
+    ],
+)
+def test_links_annotated_one_meaning(provenance, has_links, expected):
+    nlp = spacy.blank("en")
+    doc = nlp("Knockdown of ATG12 in UM cells inhibits tumorigenesis .")
+    if has_links:
+        roles = {"PERTURBING_ACTION": doc[0:3], "CONTEXT": doc[4:6], "EFFECT": doc[6:7], "PHENOTYPE": doc[7:8]}
+        set_links(doc, [roles])
+    doc._.provenance = provenance
+    assert links_annotated(doc) is expected

@@ -1,16 +1,24 @@
-"""The packaged pipeline: one wheel, installed with one `pip install` in a fresh virtualenv without
-this repository, loads with `spacy.load("en_fgen_pipeline")` and annotates.
+"""The packaged pipeline: one wheel that carries the pipeline and all of fgen's code.
 
-The venv installs the wheel's dependencies from the registries/pip cache, constrained to the
-versions of requirements.txt (the CPU torch build the project pins, not the newest CUDA one).
+Fast checks build the wheel from the saved fixture pipeline, look inside it and run it from its
+own copy of fgen (`pip install --target`, no dependencies re-installed). The full check, one
+`pip install` into a fresh virtualenv outside the repository, takes minutes and is marked
+`slow`: `pytest -m slow tests/test_package.py`.
 """
 import json
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from fgen.install_check import editable_install, shadowing_problem
 
 from .conftest import REPO, TEXT
 from .test_train_smoke import corpus, run, train  # noqa: F401  (module fixture + helpers)
 
+FIXTURES = Path(__file__).parent / "fixtures"
 USE_PACKAGE = """
 import json, spacy
 nlp = spacy.load("en_fgen_pipeline")
@@ -19,23 +27,69 @@ import fgen
 print(json.dumps({
     "pipeline": nlp.pipe_names,
     "fgen_from": fgen.__file__,
-    "ents": [[e.label_, e.kb_id_] for e in doc.ents],
+    "ents": [[e.start_char, e.end_char, e.label_, e.kb_id_] for e in doc.spans["fgen"]],
     "links": [sorted(link) for link in doc._.links],
     "scores": doc._.link_scores,
 }))
 """
 
 
-def test_wheel_installs_and_loads_in_a_fresh_venv(corpus, tmp_path):  # noqa: F811
-    model = train("pipeline_cnn.cfg", tmp_path / "run", corpus / "train.spacy")
-    run(REPO / "scripts" / "package.py", model / "model-last", tmp_path / "packages", "--version", "0.0.1")
-    wheels = list((tmp_path / "packages").glob("en_fgen_pipeline-0.0.1-*.whl"))
+def build_wheel(model: Path, output: Path) -> Path:
+    run(REPO / "scripts" / "package.py", model, output, "--version", "0.0.1")
+    wheels = list(output.glob("en_fgen_pipeline-0.0.1-*.whl"))
     assert len(wheels) == 1
+    return wheels[0]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    return build_wheel(FIXTURES / "pipeline_0_1_0", tmp_path_factory.mktemp("packages"))
+
+
+def test_wheel_carries_every_module_and_entry_point(wheel: Path):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {f"fgen/{p.relative_to(REPO / 'components').as_posix()}" for p in (REPO / "components").rglob("*.py")}
+    assert modules and modules <= names, sorted(modules - names)
+    assert any(p.name == "__init__.py" and p.parent != REPO / "components" for p in (REPO / "components").rglob("*.py"))
+    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    text = zipfile.ZipFile(wheel).read(entry_points).decode("utf8")
+    for name in ("fgen_ner", "fgen_values", "fgen_links", "fgen.labels_from_definitions.v1", "fgen.run_logger.v1"):
+        assert name in text
+
+
+def test_wheel_runs_from_its_own_copy_of_fgen(wheel: Path, tmp_path: Path):
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    expected = json.loads((FIXTURES / "pipeline_0_1_0_predictions.json").read_text())
+    used = subprocess.run([sys.executable, "-c", USE_PACKAGE, expected["text"]], capture_output=True, text=True,
+                          cwd=tmp_path, env={"PYTHONPATH": str(target), "HOME": str(tmp_path)}, timeout=300)
+    assert used.returncode == 0, used.stderr[-3000:]
+    facts = json.loads(used.stdout.strip().splitlines()[-1])
+    assert facts["fgen_from"].startswith(str(target))  # the wheel's copy, not the repository's
+    assert facts["pipeline"] == ["tok2vec", "fgen_ner", "fgen_values", "fgen_links"]
+    assert facts["ents"] == [e[:4] for e in expected["ents"]]
+
+
+@pytest.mark.skipif(editable_install() is None, reason="fgen is not installed in editable mode here")
+def test_wheel_copy_in_the_development_env_is_refused():
+    source, site = editable_install()
+    problem = shadowing_problem(site / "fgen")
+    assert problem and "pip uninstall en_fgen_pipeline" in problem and str(source) in problem
+    assert shadowing_problem(source / "components") is None
+    assert shadowing_problem(Path("/somewhere/else/fgen")) is None
+
+
+@pytest.mark.slow
+def test_wheel_installs_and_loads_in_a_fresh_venv(corpus, tmp_path):  # noqa: F811
+    """The wheel's dependencies come from the registries/pip cache, constrained to requirements.txt."""
+    model = train("pipeline_cnn.cfg", tmp_path / "run", corpus / "train.spacy")
+    wheel = build_wheel(model / "model-last", tmp_path / "packages")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", str(wheels[0]), "-c", str(REPO / "requirements.txt")],
+        [str(python), "-m", "pip", "install", "-q", str(wheel), "-c", str(REPO / "requirements.txt")],
         capture_output=True, text=True, timeout=900,
     )
     assert install.returncode == 0, install.stderr[-3000:]
@@ -45,6 +99,6 @@ def test_wheel_installs_and_loads_in_a_fresh_venv(corpus, tmp_path):  # noqa: F8
     assert used.returncode == 0, used.stderr[-3000:]
     facts = json.loads(used.stdout.strip().splitlines()[-1])
     assert facts["pipeline"] == ["tok2vec", "fgen_ner", "fgen_values", "fgen_links"]
-    assert facts["fgen_from"].startswith(str(venv))  # the wheel's copy, not the repository's
+    assert facts["fgen_from"].startswith(str(venv))
     assert len(facts["scores"]) == len(facts["links"])
     assert all(links == ["CONTEXT", "EFFECT", "PERTURBING_ACTION", "PHENOTYPE"] for links in facts["links"])

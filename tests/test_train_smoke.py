@@ -133,7 +133,7 @@ def test_transformer_config_trains_loads_offline_and_covers_long_docs(corpus, tm
 
 
 def test_transformer_model_needs_the_encoder_only_at_initialize(monkeypatch):
-    import fgen.encoders as encoders
+    import fgen.pipeline.layers.encoders as encoders
     from spacy_transformers.span_getters import configure_strided_spans
 
     def missing(name):

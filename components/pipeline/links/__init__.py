@@ -1,0 +1,1 @@
+"""fgen_links: whole statements (one entity per role) from candidate tuples within sentences."""

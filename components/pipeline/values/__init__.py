@@ -1,0 +1,1 @@
+"""fgen_values: the normalised value of each entity, from its category's value list."""

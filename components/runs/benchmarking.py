@@ -1,0 +1,97 @@
+"""What fgen's benchmark scripts share: training runs, speed, mean ± std and report sections."""
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+import srsly
+from spacy.language import Language
+
+from fgen.util.atomic import write_bytes_atomic
+
+
+def train_run(
+    config: Path,
+    run_dir: Path,
+    train: Path,
+    dev: Path,
+    epochs: int,
+    definitions: Path,
+    gpu_id: int = -1,
+    overrides: Sequence[str] = (),
+) -> float:
+    """`spacy train` for a fixed number of epochs into `run_dir`; returns the seconds per epoch.
+
+    A run that finished earlier (model-last and timing.json present) is not repeated, so an
+    interrupted benchmark goes on where it stopped. The config's max_steps is switched off
+    unless its learning-rate schedule is defined over it (the transformer's warmup): then it
+    stays an upper bound. overrides: "KEY=VALUE" items, passed as `--KEY VALUE`.
+    """
+    timing = run_dir / "timing.json"
+    if (run_dir / "model-last").exists() and timing.exists():
+        return srsly.read_json(timing)["seconds_per_epoch"]
+    cmd = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(run_dir),
+           "--paths.train", str(train), "--paths.dev", str(dev), "--paths.definitions", str(definitions),
+           "--training.max_epochs", str(epochs), "--training.patience", "0",
+           "--training.eval_frequency", "100000000", "--gpu-id", str(gpu_id)]
+    if "${training.max_steps}" not in config.read_text(encoding="utf8"):
+        cmd += ["--training.max_steps", "0"]
+    for item in overrides:
+        key, _, value = item.partition("=")
+        cmd += [f"--{key}", value]
+    # One BLAS/torch thread per run: parallel runs share the cores without oversubscription.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with (run_dir / "train.log").open("w") as log:
+        subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=True, env=env)
+    seconds = (time.perf_counter() - start) / epochs
+    write_bytes_atomic(timing, srsly.json_dumps({"seconds_per_epoch": seconds, "epochs": epochs}).encode("utf8"))
+    return seconds
+
+
+def words_per_second(nlp: Language, texts: List[str], batch_size: int) -> float:
+    """Words (non-space tokens) per second of `nlp.pipe`, after one warm-up pass."""
+    for _ in nlp.pipe(texts[:16], batch_size=batch_size):
+        pass
+    start = time.perf_counter()
+    n_words = sum(sum(not t.is_space for t in doc) for doc in nlp.pipe(texts, batch_size=batch_size))
+    return n_words / (time.perf_counter() - start)
+
+
+def mean_std(values: Iterable[Optional[float]], scale: float = 100.0, digits: int = 1) -> str:
+    """"mean ± std" of the values that are not None (std 0 for one value, "-" for none)."""
+    kept = [v for v in values if v is not None]
+    if not kept:
+        return "-"
+    mean = statistics.mean(kept) * scale
+    std = statistics.stdev(kept) * scale if len(kept) > 1 else 0.0
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def update_report(report: Path, section: str, marks: Tuple[str, str]) -> None:
+    """Replace the section of `report` between the `marks` (start, end), or append it."""
+    start, end = marks
+    text = report.read_text(encoding="utf8") if report.exists() else "# Benchmarks\n"
+    block = f"{start}\n{section}\n{end}"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    write_bytes_atomic(report, text.encode("utf8"))
+
+
+def machine() -> str:
+    """The CPU model and the number of cores this process may use, for report headers."""
+    name = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
+        if line.startswith("model name"):
+            name = line.split(":", 1)[1].strip()
+            break
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+    return f"CPU: {name}, {cores} cores"

@@ -1,0 +1,57 @@
+"""The NER benchmark's derived system configs and the shared entity scoring."""
+import importlib.util
+
+import pytest
+import spacy
+from spacy.tokens import Span
+from spacy.training import Example
+from spacy.util import load_model_from_config
+
+from fgen.doc_layout import SPAN_KEY
+from fgen.scoring.evaluation import score_entities
+
+from ..conftest import REPO
+
+
+def _benchmark_module():
+    spec = importlib.util.spec_from_file_location("benchmark_ner", REPO / "scripts" / "benchmark_ner.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "system,entity_pipe,factory",
+    [("crf", "fgen_ner", "fgen_ner"), ("softmax", "fgen_ner", "fgen_ner"), ("ner", "ner", "ner"), ("spancat", "spancat", "spancat_singlelabel")],
+)
+def test_system_configs_build(system, entity_pipe, factory):
+    cfg = _benchmark_module().system_config("cnn", system)
+    nlp = load_model_from_config(cfg, auto_fill=True, validate=True)
+    assert nlp.pipe_names == ["tok2vec", entity_pipe, "fgen_values"]
+    assert nlp.get_pipe_meta(entity_pipe).factory == factory
+    if system == "softmax":
+        assert nlp.get_pipe("fgen_ner").use_crf is False
+    if system == "spancat":
+        assert nlp.get_pipe("spancat").key == SPAN_KEY
+    # every entity component listens to the shared tok2vec
+    assert cfg["components"][entity_pipe]["model"]["tok2vec"]["upstream"] == "tok2vec"
+
+
+def test_unknown_system():
+    with pytest.raises(ValueError, match="unknown system"):
+        _benchmark_module().system_config("cnn", "crfx")
+
+
+def test_score_entities_reads_span_group_or_ents():
+    nlp = spacy.blank("en")
+    gold = nlp("knockdown of ATG12 inhibits migration")
+    gold.ents = [Span(gold, 0, 3, "PERTURBING_ACTION"), Span(gold, 3, 4, "EFFECT"), Span(gold, 4, 5, "PHENOTYPE")]
+    from_group = nlp("knockdown of ATG12 inhibits migration")  # e.g. spancat: group only, no ents
+    from_group.spans[SPAN_KEY] = [Span(from_group, 0, 3, "PERTURBING_ACTION"), Span(from_group, 3, 5, "EFFECT")]
+    from_ents = nlp("knockdown of ATG12 inhibits migration")
+    from_ents.ents = [Span(from_ents, 3, 4, "EFFECT"), Span(from_ents, 4, 5, "PHENOTYPE")]
+    group_scores = score_entities([Example(from_group, gold)])
+    assert (group_scores["ents_p"], group_scores["ents_r"]) == (0.5, 1 / 3)
+    ents_scores = score_entities([Example(from_ents, gold)])
+    assert (ents_scores["ents_p"], ents_scores["ents_r"]) == (1.0, 2 / 3)
+    assert ents_scores["ents_per_type"]["EFFECT"]["f"] == 1.0

@@ -6,8 +6,10 @@
 
 Every system trains on `folds/train{k}.spacy` for a fixed number of epochs and is scored on
 `folds/fold{k}.spacy` with its last model (no model selection on the test fold). All systems
-share the encoder config (configs/ner_cnn.cfg or configs/ner.cfg) and the fgen_values
-component, so the rows differ only in how entities are found:
+share the encoder config (`--encoders`: cnn = configs/ner_cnn.cfg, trf = configs/ner.cfg,
+features = configs/pipeline_features.cfg, which also trains fgen_links so that whole statements
+are scored end to end) and the fgen_values component, so the rows differ only in how entities
+are found:
 - crf: fgen_ner with its CRF; softmax: fgen_ner with `use_crf = false`;
 - ner: spaCy's transition-based `ner`;
 - spancat: spaCy's `spancat_singlelabel` (no overlaps; n-grams of 1-10 tokens, which cover
@@ -36,7 +38,12 @@ from fgen.util.markdown import md_table
 from fgen.scoring.evaluation import evaluate_docs
 
 REPO = Path(__file__).resolve().parents[1]
-BASE_CONFIGS = {"cnn": REPO / "configs" / "ner_cnn.cfg", "trf": REPO / "configs" / "ner.cfg"}
+BASE_CONFIGS = {
+    "cnn": REPO / "configs" / "ner_cnn.cfg",
+    "trf": REPO / "configs" / "ner.cfg",
+    # Frozen encoder features + BiLSTM, with fgen_links: statements are scored end to end too.
+    "features": REPO / "configs" / "pipeline_features.cfg",
+}
 SYSTEMS = ("crf", "softmax", "ner", "spancat")
 
 
@@ -118,6 +125,7 @@ def evaluate_fold(encoder: str, system: str, fold: int, folds_dir: Path, out: Pa
     result = {
         "system": system, "encoder": encoder, "fold": fold, "epochs": timing["epochs"],
         "seconds_per_epoch": timing["seconds_per_epoch"],
+        "peak_rss_mb": timing.get("peak_rss_mb"),
         "words_per_second": words_per_second(nlp, [d.text for d in gold], nlp.batch_size),
         "scores": evaluate_docs(nlp, gold, definitions=definitions),
     }
@@ -128,7 +136,7 @@ def evaluate_fold(encoder: str, system: str, fold: int, folds_dir: Path, out: Pa
 def report_table(results: List[Dict[str, Any]], labels: List[str], heads: List[str]) -> str:
     """Markdown: one row per system, mean ± std over folds."""
     header = ["system", "folds", "ents F", *[f"{lab} F" for lab in labels], "values F", "value acc",
-              *[f"words {h} F" for h in heads], "s/epoch", "words/s"]
+              *[f"words {h} F" for h in heads], "statements F", "s/epoch", "train peak RSS (MB)", "words/s"]
     rows = []
     groups: Dict[str, List[Dict[str, Any]]] = {}
     for res in results:
@@ -139,7 +147,9 @@ def report_table(results: List[Dict[str, Any]], labels: List[str], heads: List[s
         row += [mean_std([x["ents_per_type"].get(lab, {}).get("f", 0.0) for x in s]) for lab in labels]
         row += [mean_std([x.get("values_f") for x in s]), mean_std([x.get("values_acc") for x in s])]
         row += [mean_std([x.get(f"words_{h}_f") for x in s]) for h in heads]
-        row += [mean_std([r["seconds_per_epoch"] for r in runs], 1.0, 0), mean_std([r["words_per_second"] for r in runs], 1.0, 0)]
+        row += [mean_std([x.get("links_f") for x in s])]
+        row += [mean_std([r["seconds_per_epoch"] for r in runs], 1.0, 0), mean_std([r.get("peak_rss_mb") for r in runs], 1.0, 0),
+                mean_std([r["words_per_second"] for r in runs], 1.0, 0)]
         rows.append(row)
     return "\n".join(md_table(header, rows))
 
@@ -148,7 +158,7 @@ def report_table(results: List[Dict[str, Any]], labels: List[str], heads: List[s
 def main(
     folds_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="folds/ folder from scripts/split.py"),
     systems: str = typer.Option(",".join(SYSTEMS), "--systems", help="Comma-separated: crf, softmax, ner, spancat"),
-    encoders: str = typer.Option("cnn", "--encoders", help="Comma-separated: cnn, trf"),
+    encoders: str = typer.Option("cnn", "--encoders", help="Comma-separated: cnn, trf, features"),
     folds: str = typer.Option("0,1,2,3,4", "--folds", help="Comma-separated fold indices"),
     epochs: int = typer.Option(15, "--epochs", help="Training epochs per run (fixed: no selection on the test fold)"),
     output: Path = typer.Option(Path("training/benchmark"), "--output", help="Runs and results.json"),

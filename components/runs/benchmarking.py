@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import IO, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import srsly
 from spacy.language import Language
@@ -47,10 +47,25 @@ def train_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with (run_dir / "train.log").open("w") as log:
-        subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=True, env=env)
+        peak_rss_mb = run_measured(cmd, log, env)
     seconds = (time.perf_counter() - start) / epochs
-    write_bytes_atomic(timing, srsly.json_dumps({"seconds_per_epoch": seconds, "epochs": epochs}).encode("utf8"))
+    record = {"seconds_per_epoch": seconds, "epochs": epochs, "peak_rss_mb": peak_rss_mb}
+    write_bytes_atomic(timing, srsly.json_dumps(record).encode("utf8"))
     return seconds
+
+
+def run_measured(cmd: List[str], log: IO[str], env: Dict[str, str]) -> float:
+    """Run `cmd` to completion with output to `log`; returns its peak resident memory in MB.
+
+    `os.wait4` gives this child's own resource usage, also when other runs go on in parallel.
+    RAISES (subprocess.CalledProcessError): the command failed.
+    """
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    return usage.ru_maxrss / 1024  # kB on Linux
 
 
 def words_per_second(nlp: Language, texts: List[str], batch_size: int) -> float:

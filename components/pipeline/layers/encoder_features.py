@@ -1,0 +1,226 @@
+"""Frozen encoder features: per-token vectors from several layers of a pretrained encoder.
+
+`fgen.encoder_features.v1` runs a Hugging Face encoder (through spacy-transformers, so any
+Hugging Face name or local folder works and a trained pipeline stores the encoder's config,
+tokenizer and weights) forward only, and gives each spaCy token the mean of its wordpieces'
+hidden states in the chosen `layers`, concatenated (or averaged) across layers. Nothing is
+backpropagated into the encoder: a trainable head (e.g. a BiLSTM in `spacy.Tok2Vec.v2`) learns on
+top of it at CNN speed.
+
+spaCy would rerun the frozen encoder on every batch of every epoch. While training, the
+callback `fgen.cache_encoder_features.v1` (`[training.before_update]`) turns on a cache: each
+doc's features are computed once, kept in memory and, with a `cache_dir`, written to disk as
+`.npy` files that later runs (other folds, other heads) read back. The cache is keyed by the
+doc's text and token boundaries, within a folder named after the encoder (name, weights
+fingerprint, layers, combination). A loaded pipeline has the cache off and computes the
+features itself, so it needs no cache to run; cached and live features are the same numbers.
+"""
+import hashlib
+import io
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+import numpy
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+from thinc.api import Model
+from thinc.types import Floats2d
+
+from fgen.pipeline.layers.encoders import create_transformer_model
+from fgen.util.atomic import write_bytes_atomic
+
+COMBINATIONS = ("concat", "mean")
+# Per model id: the cache turned on for training (module-level, not in model.attrs, because
+# attrs are serialized with the model and a cache must never travel with a pipeline).
+_CACHES: Dict[int, "FeatureCache"] = {}
+
+
+@spacy.registry.architectures("fgen.encoder_features.v1")
+def build_encoder_features(
+    name: str,
+    get_spans: Callable,
+    layers: Sequence[int] = (-4, -3, -2, -1),
+    combine: str = "concat",
+    tokenizer_config: dict = {},
+    transformer_config: dict = {},
+) -> Model[List[Doc], List[Floats2d]]:
+    """Per-token features from a frozen encoder's hidden layers.
+
+    name (str): "fgen-default" (the offline MiniLM-L6), a Hugging Face name or a local folder.
+    get_spans (Callable): the span getter that cuts docs into encoder windows.
+    layers (Sequence[int]): hidden-state indices (0 = embeddings, -1 = last layer).
+    combine (str): "concat" the layers (width n_layers x hidden) or take their "mean" (hidden).
+    tokenizer_config (dict): settings for the Hugging Face tokenizer.
+    transformer_config (dict): settings for the Hugging Face model config.
+    RETURNS (Model[List[Doc], List[Floats2d]]): one (n_tokens, width) array per doc.
+    """
+    if combine not in COMBINATIONS:
+        raise ValueError(f"combine must be one of {', '.join(COMBINATIONS)}, not {combine!r}")
+    if not layers:
+        raise ValueError("layers: name at least one hidden layer")
+    encoder = create_transformer_model(
+        name,
+        get_spans,
+        tokenizer_config=tokenizer_config,
+        transformer_config={**transformer_config, "output_hidden_states": True},
+    )
+    return Model(
+        "encoder_features",
+        forward,
+        init=init,
+        layers=[encoder],
+        dims={"nO": None},
+        attrs={"name": name, "layers": list(layers), "combine": combine},
+    )
+
+
+def init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Model:
+    encoder = model.layers[0]
+    encoder.initialize(X=X)
+    hidden = hidden_width(encoder)
+    model.set_dim("nO", hidden * len(model.attrs["layers"]) if model.attrs["combine"] == "concat" else hidden)
+    return model
+
+
+def hidden_width(encoder: Model) -> int:
+    """The hidden size of an initialized spacy-transformers model."""
+    return int(encoder.get_dim("nO"))
+
+
+def torch_module(encoder: Model):
+    """The PyTorch (Hugging Face) module inside a spacy-transformers model."""
+    return next(shim._model for node in encoder.walk() for shim in node.shims)
+
+
+def forward(model: Model, docs: List[Doc], is_train: bool):
+    cache = _CACHES.get(model.id)
+    outputs: List[Optional[Floats2d]] = [None] * len(docs)
+    keys = [doc_key(doc) for doc in docs] if cache is not None else []
+    missing = []
+    for i, doc in enumerate(docs):
+        found = cache.get(keys[i]) if cache is not None else None
+        if found is None:
+            missing.append(i)
+        else:
+            outputs[i] = model.ops.asarray2f(found)
+    if missing:
+        computed = compute_features(model, [docs[i] for i in missing])
+        for i, features in zip(missing, computed):
+            outputs[i] = features
+            if cache is not None:
+                cache.put(keys[i], model.ops.to_numpy(features))
+
+    def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
+        return []  # frozen: no gradient for the encoder, nothing below it
+
+    return outputs, backprop
+
+
+def compute_features(model: Model, docs: List[Doc]) -> List[Floats2d]:
+    """Run the encoder (no gradient) and pool its chosen layers per spaCy token."""
+    ops = model.ops
+    width = model.get_dim("nO")
+    nonempty = [doc for doc in docs if len(doc)]
+    data = iter(model.layers[0].predict(nonempty).doc_data if nonempty else [])
+    outputs = []
+    for doc in docs:
+        if not len(doc):
+            outputs.append(ops.alloc2f(0, width))
+            continue
+        trf_data = next(data)
+        hidden = trf_data.model_output["hidden_states"]
+        layers = [ops.reshape2f(hidden[i], -1, hidden[i].shape[-1]) for i in model.attrs["layers"]]
+        wordpieces = ops.xp.hstack(layers) if model.attrs["combine"] == "concat" else sum(layers) / len(layers)
+        align = trf_data.align
+        lengths = ops.asarray1i(align.lengths)
+        pooled = ops.reduce_mean(ops.asarray2f(wordpieces[align.data.ravel()]), lengths)
+        # A token without wordpieces (whitespace) gets zeros, not the NaN of an empty mean.
+        pooled[ops.xp.asarray(align.lengths) == 0] = 0.0
+        outputs.append(pooled)
+    return outputs
+
+
+def doc_key(doc: Doc) -> str:
+    """The cache key of a doc: its text and where its tokens start."""
+    boundaries = ",".join(str(token.idx) for token in doc)
+    return hashlib.blake2b(f"{doc.text}\x00{boundaries}".encode("utf8"), digest_size=16).hexdigest()
+
+
+class FeatureCache:
+    """Per-doc features in memory and, with a `directory`, as `.npy` files under it."""
+
+    def __init__(self, directory: Optional[Path] = None):
+        self.directory = directory
+        self.memory: Dict[str, numpy.ndarray] = {}
+
+    def get(self, key: str) -> Optional[numpy.ndarray]:
+        if key in self.memory:
+            return self.memory[key]
+        if self.directory is not None:
+            path = self.directory / f"{key}.npy"
+            if path.is_file():
+                self.memory[key] = numpy.load(path)
+                return self.memory[key]
+        return None
+
+    def put(self, key: str, features: numpy.ndarray) -> None:
+        self.memory[key] = features
+        if self.directory is not None:
+            buffer = _npy_bytes(features)
+            write_bytes_atomic(self.directory / f"{key}.npy", buffer)
+
+
+def _npy_bytes(array: numpy.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    numpy.save(buffer, numpy.ascontiguousarray(array, dtype="float32"))
+    return buffer.getvalue()
+
+
+def encoder_fingerprint(model: Model) -> str:
+    """Which features a model computes: encoder name, its weights, layers and combination."""
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(repr((model.attrs["name"], model.attrs["layers"], model.attrs["combine"])).encode("utf8"))
+    for tensor in list(torch_module(model.layers[0]).state_dict().values())[:4]:
+        digest.update(tensor.detach().cpu().numpy().tobytes()[:65536])
+    return digest.hexdigest()
+
+
+def feature_models(nlp: Language) -> List[Model]:
+    """Every `fgen.encoder_features.v1` node in the pipeline's component models."""
+    return [node for _, proc in nlp.pipeline if isinstance(getattr(proc, "model", None), Model)
+            for node in proc.model.walk() if node.name == "encoder_features"]
+
+
+def enable_cache(model: Model, cache_dir: Optional[Union[str, Path]] = None) -> FeatureCache:
+    """Cache the features of `model` (an `fgen.encoder_features.v1` node) from now on.
+
+    cache_dir (Optional[str / Path]): keep them on disk too, in a subfolder named after the
+        encoder's fingerprint; None: in memory only.
+    RETURNS (FeatureCache): the cache.
+    """
+    directory = Path(cache_dir) / encoder_fingerprint(model) if cache_dir else None
+    _CACHES[model.id] = FeatureCache(directory)
+    return _CACHES[model.id]
+
+
+def disable_cache(model: Model) -> None:
+    """Compute the features of `model` live again (and free its cache)."""
+    _CACHES.pop(model.id, None)
+
+
+@spacy.registry.callbacks("fgen.cache_encoder_features.v1")
+def create_cache_callback(cache_dir: Optional[str] = None) -> Callable[[Language, dict], None]:
+    """A `[training.before_update]` callback: cache the frozen encoder features while training.
+
+    cache_dir (Optional[str]): a folder for the features on disk (shared by runs on the same
+        corpus and encoder), or None to cache in memory only.
+    RETURNS (Callable[[Language, dict], None]): the callback; it turns the cache on once.
+    """
+
+    def before_update(nlp: Language, info: dict) -> None:
+        for model in feature_models(nlp):
+            if model.id not in _CACHES:
+                enable_cache(model, cache_dir)
+
+    return before_update

@@ -1,0 +1,149 @@
+"""Frozen encoder features (fgen.encoder_features.v1) in a tok2vec with hash embeddings and a
+BiLSTM (fgen.feature_embed.v1 + spacy.TorchBiLSTMEncoder.v1), on a tiny random BERT built offline."""
+from pathlib import Path
+
+import numpy
+import pytest
+import spacy
+from spacy.training import Example
+from thinc.api import fix_random_seed
+
+import fgen  # noqa: F401
+from fgen.pipeline.layers import encoder_features
+from fgen.pipeline.layers.encoder_features import (
+    create_cache_callback, disable_cache, doc_key, enable_cache, feature_models,
+)
+
+from ...conftest import TEXT
+from ...tiny_transformer import build_tiny_bert
+
+TRAIN_DATA = [
+    ("Knockdown of ATG12 inhibits autophagy in UM cells.", [(0, 18, "PERTURBING_ACTION"), (41, 49, "CONTEXT")]),
+    ("Overexpression of ZNNT1 promotes migration.", [(0, 23, "PERTURBING_ACTION")]),
+    ("HeLa cells were treated.", [(0, 10, "CONTEXT")]),
+]
+
+
+def tok2vec_config(encoder: Path, layers=(-2, -1), combine: str = "concat") -> dict:
+    features = {
+        "@architectures": "fgen.encoder_features.v1", "name": str(encoder), "layers": list(layers), "combine": combine,
+        "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 8, "stride": 6},
+        "tokenizer_config": {"use_fast": True},
+    }
+    hash_embed = {"@architectures": "spacy.MultiHashEmbed.v2", "width": 16, "attrs": ["NORM", "SHAPE"],
+                  "rows": [200, 50], "include_static_vectors": False}
+    return {
+        "@architectures": "spacy.Tok2Vec.v2",
+        "embed": {"@architectures": "fgen.feature_embed.v1", "features": features, "hash_embed": hash_embed,
+                  "width": 32, "feature_dropout": 0.0},
+        "encode": {"@architectures": "spacy.TorchBiLSTMEncoder.v1", "width": 32, "depth": 1, "dropout": 0.0},
+    }
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory) -> Path:
+    texts = [TEXT] + [text for text, _ in TRAIN_DATA]
+    return build_tiny_bert(tmp_path_factory.mktemp("bert") / "tiny-bert", texts)
+
+
+def make_nlp(encoder: Path, with_ner: bool = False, **kwargs) -> spacy.Language:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("tok2vec", config={"model": tok2vec_config(encoder, **kwargs)})
+    if not with_ner:
+        return nlp
+    nlp.add_pipe("fgen_ner", config={"model": {
+        "@architectures": "fgen.ner_tagger.v1", "hidden_width": 0,
+        "tok2vec": {"@architectures": "spacy.Tok2VecListener.v1", "width": 32, "upstream": "tok2vec"},
+    }})
+    return nlp
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_bert):
+    fix_random_seed(0)
+    nlp = make_nlp(tiny_bert, with_ner=True)
+    examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN_DATA]
+    optimizer = nlp.initialize(lambda: examples)
+    callback = create_cache_callback(None)
+    for step in range(60):
+        callback(nlp, {"step": step})
+        nlp.update(examples, sgd=optimizer)
+    yield nlp
+    for model in feature_models(nlp):
+        disable_cache(model)
+
+
+def features_of(nlp, docs):
+    (model,) = feature_models(nlp)
+    return model.predict(docs)
+
+
+def test_overfits_with_the_cache_on_and_round_trips(trained, tmp_path):
+    docs = list(trained.pipe([t for t, _ in TRAIN_DATA]))
+    for doc, (_, gold) in zip(docs, TRAIN_DATA):
+        assert [(e.start_char, e.end_char, e.label_) for e in doc.ents] == gold
+    trained.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    (model,) = feature_models(loaded)
+    assert model.id not in encoder_features._CACHES  # a loaded pipeline computes its features live
+    again = list(loaded.pipe([t for t, _ in TRAIN_DATA]))
+    assert [[(e.start_char, e.end_char, e.label_, e._.confidence) for e in d.ents] for d in again] == \
+           [[(e.start_char, e.end_char, e.label_, e._.confidence) for e in d.ents] for d in docs]
+
+
+def test_cached_and_live_features_are_equal(tiny_bert, tmp_path):
+    nlp = make_nlp(tiny_bert)
+    nlp.initialize()
+    docs = [nlp.make_doc(TEXT), nlp.make_doc("Knockdown of ZNNT1.  HeLa"), nlp.make_doc("")]
+    (model,) = feature_models(nlp)
+    live = model.predict(docs)
+    cache = enable_cache(model, tmp_path / "cache")
+    try:
+        first = model.predict(docs)
+        assert len(list(cache.directory.glob("*.npy"))) == len(docs)
+        cache.memory.clear()  # now read back from disk
+        from_disk = model.predict(docs)
+    finally:
+        disable_cache(model)
+    for a, b, c in zip(live, first, from_disk):
+        numpy.testing.assert_array_equal(a, b)
+        numpy.testing.assert_array_equal(a, c)
+
+
+def test_features_cover_every_token_and_empty_docs(tiny_bert):
+    nlp = make_nlp(tiny_bert, layers=(-1,), combine="mean")
+    nlp.initialize()
+    docs = [nlp.make_doc(" ".join([TEXT] * 3)), nlp.make_doc(""), nlp.make_doc("a  b")]
+    features = features_of(nlp, docs)
+    assert [f.shape for f in features] == [(len(d), 32) for d in docs]
+    assert not any(numpy.isnan(f).any() for f in features)
+    assert all(numpy.abs(row).sum() > 0 for row, token in zip(features[0], docs[0]) if not token.is_space)
+    space = [i for i, t in enumerate(docs[2]) if t.is_space]
+    assert space and not features[2][space].any()
+
+
+def test_concat_width_and_layer_choice(tiny_bert):
+    concat = make_nlp(tiny_bert, layers=(-2, -1), combine="concat")
+    concat.initialize()
+    (model,) = feature_models(concat)
+    assert model.get_dim("nO") == 64
+    doc = concat.make_doc(TEXT)
+    both = model.predict([doc])[0]
+    last = make_nlp(tiny_bert, layers=(-1,), combine="mean")
+    last.initialize()
+    numpy.testing.assert_allclose(features_of(last, [doc])[0], both[:, 32:], rtol=1e-5, atol=1e-6)
+
+
+def test_cache_keys_see_tokenization():
+    nlp = spacy.blank("en")
+    a, b = nlp.make_doc("ATG12-knockdown cells"), nlp.make_doc("ATG12-knockdown cells")
+    assert doc_key(a) == doc_key(b)
+    c = spacy.tokens.Doc(nlp.vocab, words=["ATG12", "-knockdown", "cells"], spaces=[False, True, False])
+    assert c.text == a.text and doc_key(c) != doc_key(a)
+
+
+def test_bad_settings():
+    with pytest.raises(ValueError, match="combine"):
+        encoder_features.build_encoder_features("x", lambda docs: docs, combine="sum")
+    with pytest.raises(ValueError, match="layers"):
+        encoder_features.build_encoder_features("x", lambda docs: docs, layers=[])

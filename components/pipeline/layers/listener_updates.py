@@ -8,9 +8,10 @@ from thinc.api import Model
 def backprop_nothing(tok2vec: Model, docs: List[Doc]) -> None:
     """Run `tok2vec` over the batch and pass back zero gradients.
 
-    A shared tok2vec or transformer applies its update when its *last* listener passes its
-    gradient back. A component that skips a batch (no link-annotated doc, no entity) must
-    still do so, or the encoder silently skips that batch for every component.
+    A shared tok2vec or transformer backpropagates the gradients its listeners passed back
+    only when its *last* listener passes its own. A component that skips a batch (no
+    link-annotated doc, no entity) must still pass one, or the encoder silently learns nothing
+    from that batch, whatever the other components sent it.
 
     tok2vec (Model): the component's token-vector layer (a listener or its own).
     docs (List[Doc]): the whole batch, as the upstream component saw it.

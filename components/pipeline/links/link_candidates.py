@@ -71,12 +71,31 @@ def candidate_tuples(
             # Each candidate once: from the window starting at its earliest sentence.
             if min(sent_ids[entities[i].start] for i in combo) != first:
                 continue
-            if max_width > 0:
-                width = max(entities[i].end for i in combo) - min(entities[i].start for i in combo)
-                if width > max_width:
-                    continue
+            if max_width > 0 and candidate_width(entities, combo) > max_width:
+                continue
             candidates.append(tuple(combo))
     return candidates
+
+
+def candidate_width(entities: Sequence[Span], candidate: Candidate) -> int:
+    """Tokens from the first member's start to the last member's end."""
+    return max(entities[i].end for i in candidate) - min(entities[i].start for i in candidate)
+
+
+def narrowest_candidates(entities: Sequence[Span], candidates: Sequence[Candidate], limit: int) -> List[Candidate]:
+    """At most `limit` candidates: the narrowest (by `candidate_width`), the widest dropped.
+
+    entities (Sequence[Span]): the entities the candidates index into.
+    candidates (Sequence[Tuple[int, ...]]): from `candidate_tuples`.
+    limit (int): how many to keep; 0 or less keeps all.
+    RETURNS (List[Tuple[int, ...]]): all candidates, unchanged, when within the limit; else the
+        `limit` narrowest (among equally wide ones the earlier in `candidates` win) sorted by
+        entity indices.
+    """
+    if limit <= 0 or len(candidates) <= limit:
+        return list(candidates)
+    by_width = sorted(candidates, key=lambda c: candidate_width(entities, c))  # stable: ties keep order
+    return sorted(by_width[:limit])
 
 
 # What the link model sees about a candidate besides the entities' vectors. Per role pair

@@ -2,7 +2,8 @@
 
 Candidates (see `fgen.pipeline.links.link_candidates`): every combination of one entity per role
 (PERTURBING_ACTION, CONTEXT, EFFECT, PHENOTYPE) within `max_sentences` consecutive sentences
-(and `max_width` tokens when > 0); at most `max_candidates` per doc, the narrowest first.
+(and `max_width` tokens when > 0). Beyond `max_candidates` per doc only the narrowest are
+kept (the widest are dropped; `link_candidates.narrowest_candidates`).
 `fgen.link_model.v1` scores each candidate (a tuple logit) and each of its 6 role pairs (pair
 logits). Decoding keeps every candidate whose probability is >= `threshold`, so an entity can
 take part in several statements and each statement has exactly one entity per role.
@@ -34,7 +35,16 @@ from thinc.api import Model, Optimizer, set_dropout_rate, to_numpy
 from thinc.types import Floats2d, Ragged
 
 from fgen.doc_layout import SPAN_KEY, entity_spans, get_links, links_annotated, set_link_pairs, set_links
-from fgen.pipeline.links.link_candidates import ROLES, Candidate, candidate_tuples, n_tuple_features, role_pairs, sentence_ids, tuple_features
+from fgen.pipeline.links.link_candidates import (
+    ROLES,
+    Candidate,
+    candidate_tuples,
+    n_tuple_features,
+    narrowest_candidates,
+    role_pairs,
+    sentence_ids,
+    tuple_features,
+)
 from fgen.pipeline.links.link_model import LinkBatch
 from fgen.pipeline.links.link_scorer import score_links
 from fgen.pipeline.layers.listener_updates import backprop_nothing
@@ -147,7 +157,8 @@ class FgenLinks(TrainablePipe):
         roles (Sequence[str]): the category of each statement role.
         max_sentences (int): candidates lie within this many consecutive sentences.
         max_width (int): if > 0, candidates span at most this many tokens.
-        max_candidates (int): per doc, the narrowest candidates beyond it are dropped.
+        max_candidates (int): per doc, at most this many candidates: the narrowest are kept and
+            the widest dropped (0: no limit).
         threshold (float): a candidate with probability >= threshold becomes a statement.
         train_on (str): "gold" or "gold+predicted" (see the module docstring).
         pair_loss_weight (float): weight of the pair loss next to the tuple loss.
@@ -189,12 +200,7 @@ class FgenLinks(TrainablePipe):
         ents.sort(key=lambda e: (e.start, e.end, e.label_))
         sent_ids = sentence_ids(doc)
         cands = candidate_tuples(ents, sent_ids, roles, self.cfg["max_sentences"], self.cfg["max_width"])
-        limit = int(self.cfg["max_candidates"])
-        if limit > 0 and len(cands) > limit:
-            def width(c: Candidate) -> int:
-                return max(ents[i].end for i in c) - min(ents[i].start for i in c)
-
-            cands = sorted(sorted(cands, key=width)[:limit])
+        cands = narrowest_candidates(ents, cands, int(self.cfg["max_candidates"]))
         return DocCandidates(ents, cands, tuple_features(ents, cands, sent_ids, roles))
 
     def _batch(self, per_doc: Sequence[DocCandidates]) -> LinkBatch:

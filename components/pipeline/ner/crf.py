@@ -144,7 +144,9 @@ class CRF(nn.Module):
         gold (B, T) long: the gold tag index, or -1 where the tag is missing. The likelihood of
         a partially labelled row is the total probability of all sequences that agree with its
         known tags (missing tokens are marginalised out); fully labelled rows get the usual
-        CRF NLL, rows without any known tag get 0.
+        CRF NLL, rows without any known tag get 0. A row whose known tags no valid sequence
+        agrees with (see `gold_reachable`) gets about -FORBIDDEN and a gradient toward an
+        invalid path: leave such rows out.
         """
         known = gold >= 0
         allowed = torch.ones_like(emissions, dtype=torch.bool)
@@ -152,6 +154,33 @@ class CRF(nn.Module):
         allowed = torch.where(known.unsqueeze(-1), onehot, allowed)
         clamped = torch.where(allowed, emissions, emissions + FORBIDDEN)
         return self.log_partition(emissions, mask) - self.log_partition(clamped, mask)
+
+    def gold_reachable(self, mask: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+        """Whether some valid tag sequence agrees with the known tags of each row.
+
+        Forward reachability through the allowed starts, transitions and ends: a gap of
+        missing tags is crossed only if some valid tags can fill it, so the check is exact
+        where comparing neighbouring known tags is not (e.g. B-A, ?, L-B under BILUO).
+
+        mask (torch.Tensor): (B, T) bool, True on the first `length` positions of each row.
+        gold (torch.Tensor): (B, T) long, the tag index, or -1 where the tag is missing.
+        RETURNS (torch.Tensor): (B,) bool; True for empty rows and rows without known tags.
+        """
+        B, T = gold.shape
+        if T == 0:
+            return torch.ones(B, dtype=torch.bool, device=gold.device)
+        trans_ok = (self.trans_mask == 0).float()
+        tags = torch.arange(self.n_tags, device=gold.device)
+
+        def fits(t: int) -> torch.Tensor:  # (B, K): the tags position t may take
+            g = gold[:, t : t + 1]
+            return (tags == g) | (g < 0)
+
+        reach = (self.start_mask == 0) & fits(0)  # (B, K): tags some valid prefix can end in
+        for t in range(1, T):
+            step = ((reach.float() @ trans_ok) > 0) & fits(t)
+            reach = torch.where(mask[:, t : t + 1], step, reach)
+        return (reach & (self.end_mask == 0)).any(dim=1) | ~mask[:, 0]
 
     def marginals(self, emissions: torch.Tensor, mask: torch.Tensor, learned: bool = True) -> torch.Tensor:
         """Per-token tag marginals p(y_t = k | x) (B, T, K), by forward-backward via autograd:

@@ -18,8 +18,11 @@ distorting the sequence model. The weights are computed at initialize and saved 
 Missing gold tags (no annotation, misaligned tokens, labels the component does not know) are
 masked: softmax ignores those tokens; the CRF maximises the likelihood of all sequences that
 agree with the known tags (missing tokens are marginalised out), and a doc without any known
-tag contributes nothing.
+tag contributes nothing. A doc whose known tags no valid tag sequence agrees with (e.g. B-A, ?,
+L-B under BILUO: no tag closes A and opens B) is skipped the same way, with a warning that
+says how many docs were skipped.
 """
+import warnings
 from itertools import islice
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -35,11 +38,12 @@ from spacy.training import (
     validate_examples,
     validate_get_examples,
 )
+from spacy.util import minibatch
 from spacy.vocab import Vocab
 from thinc.api import Model, set_dropout_rate, torch2xp, xp2torch
 from thinc.types import Floats2d
 
-from fgen.pipeline.ner.crf import SCHEME_PREFIXES, is_allowed, make_tags, small_op_threads, split_tag
+from fgen.pipeline.ner.crf import SCHEME_PREFIXES, make_tags, small_op_threads, split_tag
 from fgen.doc_layout import SPAN_KEY
 from fgen.pipeline.layers.model_defaults import default_model_config
 from fgen.pipeline.ner.ner_model import get_torch_module
@@ -158,38 +162,68 @@ class FgenNER(TrainablePipe):
         self.cfg["labels"] = list(dict.fromkeys(labels))  # also on re-initialize, so no add_label
         for label in self.labels:
             self.vocab.strings.add(label)
-        self.cfg["class_weights"] = self._class_weights(get_examples())
         self.model.set_dim("nO", len(self.tags))
         sample = [eg.predicted for eg in islice(get_examples(), 10)]
         self.model.initialize(X=sample)
         get_torch_module(self.model).crf.set_constraints(self.tags, self.tag_scheme)
+        # After the constraints: the weights count only tags of docs that can be learned from.
+        self.cfg["class_weights"] = self._class_weights(get_examples())
 
     def _gold_tags(self, example: Example) -> List[Optional[str]]:
         """Gold tags aligned to the predicted tokens; None where unknown (missing, misaligned,
-        unknown label) or where the known tags cannot be part of a valid sequence."""
+        unknown label). `_gold_indices` checks that the known tags fit a valid sequence."""
         raw = example.get_aligned_ner()
         if self.tag_scheme == "BIO":
             raw = biluo_to_iob(raw)
         known = set(self.tags)
-        tags = [t if t in known else None for t in raw]
-        # Known neighbours that contradict the scheme (e.g. a partly aligned entity) would make
-        # the gold sequence impossible: learn nothing from such a doc rather than nonsense.
-        pairs = zip([None, *tags], tags)
-        if any(a is not None and b is not None and not is_allowed(a, b, self.tag_scheme) for a, b in pairs):
-            return [None] * len(tags)
-        if tags and (tags[0] is not None and not is_allowed(None, tags[0], self.tag_scheme)):
-            return [None] * len(tags)
-        if tags and (tags[-1] is not None and not is_allowed(tags[-1], None, self.tag_scheme)):
-            return [None] * len(tags)
-        return tags
+        return [t if t in known else None for t in raw]
+
+    def _padded_gold(self, examples: Sequence[Example]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Gold tag indices (B, T) long, -1 where unknown or padding, and the (B, T) bool mask of
+        the real tokens, on the torch module's device."""
+        index = {t: i for i, t in enumerate(self.tags)}
+        rows = [[-1 if tag is None else index[tag] for tag in self._gold_tags(eg)] for eg in examples]
+        width = max((len(row) for row in rows), default=0)
+        device = get_torch_module(self.model).device
+        gold = torch.tensor([row + [-1] * (width - len(row)) for row in rows], dtype=torch.long, device=device)
+        lengths = torch.tensor([len(row) for row in rows], device=device)
+        mask = torch.arange(width, device=device).unsqueeze(0) < lengths.unsqueeze(1)
+        return gold.reshape(len(rows), width), mask
+
+    def _gold_indices(self, examples: Sequence[Example]) -> Tuple[torch.Tensor, int]:
+        """Padded gold tag indices, with every tag of a doc set to unknown (-1) when no valid
+        sequence agrees with its known tags: such a doc would get a huge NLL and a gradient
+        toward an invalid path.
+
+        examples (Sequence[Example]): the examples, aligned to their predicted tokens.
+        RETURNS (Tuple[torch.Tensor, int]): gold (B, T) long, -1 where unknown or padding, and
+            the number of docs skipped.
+        """
+        gold, mask = self._padded_gold(examples)
+        with small_op_threads(gold.device):
+            reachable = get_torch_module(self.model).crf.gold_reachable(mask, gold)
+        gold = torch.where(reachable.unsqueeze(1), gold, torch.full_like(gold, -1))
+        return gold, int((~reachable).sum())
+
+    def _warn_skipped(self, n_skipped: int, n_docs: int) -> None:
+        """One warning for the docs `_gold_indices` skipped, if any."""
+        if n_skipped:
+            warnings.warn(
+                f"[{self.name}] {n_skipped} of {n_docs} docs skipped: their known gold tags fit no valid "
+                f"{self.tag_scheme} tag sequence (e.g. misaligned or partly annotated entities)"
+            )
 
     def _class_weights(self, examples: Iterable[Example]) -> Dict[str, float]:
+        """Weight per class ("O" or a label) from the gold tags of the learnable docs."""
         classes = ["O", *self.labels]
         counts = dict.fromkeys(classes, 0)
-        for eg in examples:
-            for tag in self._gold_tags(eg):
-                if tag is not None:
-                    counts[split_tag(tag)[1] or "O"] += 1
+        n_docs = n_skipped = 0
+        for batch in minibatch(examples, 256):  # bounded memory on a large corpus
+            gold, skipped = self._gold_indices(batch)
+            n_docs, n_skipped = n_docs + len(batch), n_skipped + skipped
+            for k, n in zip(*torch.unique(gold[gold >= 0], return_counts=True)):
+                counts[split_tag(self.tags[int(k)])[1] or "O"] += int(n)
+        self._warn_skipped(n_skipped, n_docs)
         total = sum(counts.values()) or 1
         freq = {c: max(n, 1) / total for c, n in counts.items()}  # unseen class: as if seen once
         raw = {c: f ** -self.balance_classes for c, f in freq.items()}
@@ -251,10 +285,9 @@ class FgenNER(TrainablePipe):
         lengths = [len(s) for s in scores]
         if not sum(lengths):
             return 0.0, [self.model.ops.alloc2f(0, len(self.tags)) for _ in scores]
-        index = {t: i for i, t in enumerate(self.tags)}
         emissions, mask = self._padded(scores)
-        rows = [[-1 if tag is None else index[tag] for tag in self._gold_tags(eg)] for eg in examples]
-        gold = torch.tensor([row + [-1] * (mask.shape[1] - len(row)) for row in rows], device=emissions.device)
+        gold, n_skipped = self._gold_indices(examples)
+        self._warn_skipped(n_skipped, len(examples))
         class_w = torch.tensor(self._tag_weights(), device=emissions.device)[gold.clamp(min=0)]
         emissions.requires_grad_(True)
         with small_op_threads(emissions.device):

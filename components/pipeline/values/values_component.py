@@ -171,9 +171,9 @@ class FgenValues(TrainablePipe):
         """Score the entities of each doc, without modifying the docs.
 
         docs (Iterable[Doc]): the documents.
-        RETURNS (Ragged): one row per entity (in `get_entities` order; lengths = entities per
-            doc) with the probabilities of the labels of its category; all zero when its
-            category has no labels.
+        RETURNS (Ragged): one row per entity (in `fgen.doc_layout.entity_spans` order; lengths =
+            entities per doc) with the probabilities of the labels of its category; all zero
+            when its category has no labels.
         """
         docs = list(docs)
         ops = self.model.ops

@@ -154,6 +154,29 @@ def test_features_shape_and_nearest():
     assert near[4] == 1.0 and far[4] == 0.0
 
 
+def test_max_candidates_keeps_the_narrowest():
+    # one sentence, three entities per role: 3 ** 4 = 81 candidates, 3 of width 4, 6 of width 5
+    text = "PA1 CX1 EF1 PH1 and PA2 CX2 EF2 PH2 and PA3 CX3 EF3 PH3 ."
+    roles = (("PA", PA), ("CX", CTX), ("EF", EFF), ("PH", PHE))
+    ents = {f"{short}{n}": (f"{short}{n}", label) for n in (1, 2, 3) for short, label in roles}
+    nlp = make_pipeline(max_candidates=5)
+    doc = make_doc(nlp, text, ents, links=[])
+    dc = nlp.get_pipe("fgen_links").doc_candidates(doc)
+    kept = [" ".join(dc.entities[i].text for i in c) for c in dc.candidates]
+    # the three of width 4, then the first two of width 5 in candidate order; sorted by entity
+    assert kept == [
+        "PA1 CX1 EF1 PH1",
+        "PA2 CX1 EF1 PH1",
+        "PA2 CX2 EF1 PH1",
+        "PA2 CX2 EF2 PH2",
+        "PA3 CX3 EF3 PH3",
+    ]
+    assert len(dc.features) == 5
+    for limit, expected in ((0, 81), (81, 81), (1, 1)):
+        nlp.get_pipe("fgen_links").cfg["max_candidates"] = limit
+        assert len(nlp.get_pipe("fgen_links").doc_candidates(doc).candidates) == expected
+
+
 def test_decoding_one_entity_per_role_and_shared_entities():
     nlp = make_pipeline(threshold=0.5)
     links = nlp.get_pipe("fgen_links")
@@ -182,7 +205,8 @@ def test_decoding_one_entity_per_role_and_shared_entities():
 def test_overfit_and_round_trip(trained: Language, tmp_path: Path):
     doc = trained(unlinked(make_doc(trained)))
     assert statements(doc) == gold_statements(trained)
-    assert all(score >= 0.5 for score in doc._.link_scores)
+    # decoding keeps only scores >= threshold; an overfit model is sure of all three
+    assert len(doc._.link_scores) == 3 and min(doc._.link_scores) > 0.95
     pair_scores = {(a.text, b.text): p for a, b, p in doc._.link_pairs}
     assert pair_scores[("Overexpression of ZNNT1", "promotes")] > 0.5
     assert pair_scores[("promotes", "migration")] < 0.5
@@ -239,6 +263,30 @@ def test_unannotated_docs_are_not_negatives():
     assert per_doc[0].candidates == [] and gold.shape == (5, 7) and gold[:, 0].sum() == 3
 
 
+def test_shared_tok2vec_learns_when_links_skip_a_batch():
+    # The links component is the shared tok2vec's last listener: when it skips a batch (no
+    # link-annotated doc) it must still pass a gradient back, or the tok2vec gets no update
+    # from the NER's gradient either.
+    spacy.util.fix_random_seed(0)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("tok2vec", config={"model": tiny_tok2vec()})
+    listener = {"@architectures": "spacy.Tok2VecListener.v1", "width": 32, "upstream": "tok2vec"}
+    nlp.add_pipe("fgen_ner", config={"model": {"@architectures": "fgen.ner_tagger.v1", "tok2vec": listener}})
+    nlp.add_pipe("fgen_links", config={"model": {**SMALL_MODEL, "tok2vec": listener}})
+    doc = make_doc(nlp)
+    optimizer = nlp.initialize(lambda: [Example(unlinked(doc), doc)])
+    assert nlp.get_pipe("tok2vec").listening_components == ["fgen_ner", "fgen_links"]
+    not_annotated = make_doc(nlp, links=[], annotated=False)
+    tok2vec, links = nlp.get_pipe("tok2vec").model, nlp.get_pipe("fgen_links")
+    before, links_before = tok2vec.to_bytes(), links.model.get_ref("scorer").to_bytes()
+    # nlp.update applies the tok2vec's gradients at its finish_update of the next step, so two
+    for _ in range(2):
+        losses = nlp.update([Example(unlinked(not_annotated), not_annotated)], sgd=optimizer)
+        assert losses["fgen_links"] == 0.0 and losses["fgen_ner"] > 0.0
+    assert links.model.get_ref("scorer").to_bytes() == links_before  # nothing learned by the links
+    assert tok2vec.to_bytes() != before
+
+
 def test_train_on_gold_and_predicted_entities():
     nlp = make_pipeline(train_on="gold+predicted")
     gold = make_doc(nlp)
@@ -260,7 +308,7 @@ def test_initialize_needs_candidates():
 def test_factory_found_through_entry_point():
     code = "import spacy; nlp = spacy.blank('en'); nlp.add_pipe('fgen_links'); print(nlp.pipe_names)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "fgen_links" in out.stdout
+    assert out.stdout.strip() == "['fgen_links']"
 
 
 def test_features_only_model_overfits_and_round_trips(tmp_path: Path):

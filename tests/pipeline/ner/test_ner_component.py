@@ -4,6 +4,7 @@ import math
 import subprocess
 import sys
 
+import numpy
 import pytest
 import spacy
 import torch
@@ -112,47 +113,130 @@ def test_viterbi_only_emits_valid_sequences(scheme):
         assert all(is_valid_sequence([tags[k] for k in p], scheme) for p in paths)
 
 
-def brute_force(crf, emissions, gold=None):
-    """log-sum-exp over all tag sequences (consistent with gold where gold >= 0) and the best one."""
-    trans, start, end = crf._scores(True)
-    T, K = emissions.shape
-    scores = {}
-    for seq in itertools.product(range(K), repeat=T):
-        if gold is not None and any(g >= 0 and g != s for g, s in zip(gold, seq)):
-            continue
-        s = start[seq[0]] + end[seq[-1]] + sum(emissions[t, k] for t, k in enumerate(seq))
-        s = s + sum(trans[a, b] for a, b in zip(seq, seq[1:]))
-        scores[seq] = s
-    values = torch.stack(list(scores.values()))
-    return torch.logsumexp(values, 0), max(scores, key=lambda q: scores[q].item()), scores
-
-
-def test_crf_nll_marginals_and_viterbi_match_brute_force():
-    torch.manual_seed(1)
-    tags = make_tags(["A"], "BILUO")  # O B-A I-A L-A U-A
+def random_crf(labels, scheme):
+    """A constrained CRF for `labels` with random learned scores, and its tags."""
+    tags = make_tags(labels, scheme)
     crf = CRF(len(tags))
-    crf.set_constraints(tags, "BILUO")
+    crf.set_constraints(tags, scheme)
     with torch.no_grad():
         crf.transitions.normal_()
         crf.start.normal_()
         crf.end.normal_()
-    T = 4
-    emissions = torch.randn(1, T, len(tags))
-    mask = torch.ones(1, T, dtype=torch.bool)
-    logz, best, scores = brute_force(crf, emissions[0])
-    assert crf.log_partition(emissions, mask).item() == pytest.approx(logz.item(), abs=1e-4)
-    gold = torch.tensor([[1, 2, 3, 0]])  # B I L O
-    expected = logz - scores[tuple(gold[0].tolist())]
-    assert crf.nll(emissions, mask, gold).item() == pytest.approx(expected.item(), abs=1e-4)
-    partial = torch.tensor([[1, -1, -1, 0]])  # missing tags are marginalised out
-    logz_gold, _, _ = brute_force(crf, emissions[0], partial[0].tolist())
-    assert crf.nll(emissions, mask, partial).item() == pytest.approx((logz - logz_gold).item(), abs=1e-4)
-    assert crf.viterbi(emissions, mask)[0] == list(best)
-    marg = crf.marginals(emissions, mask)[0]
-    probs = {q: math.exp((s - logz).item()) for q, s in scores.items()}
-    for t, k in itertools.product(range(T), range(len(tags))):
-        expected_m = sum(p for q, p in probs.items() if q[t] == k)
-        assert marg[t, k].item() == pytest.approx(expected_m, abs=1e-4)
+    return crf, tags
+
+
+def padding_mask(lengths):
+    return torch.arange(max(lengths, default=0)).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+
+
+def path_scores(crf, emissions, gold=None):
+    """Score of every tag sequence of one unpadded row (n, K) that agrees with `gold` where
+    gold >= 0, constraints included, in float64."""
+    trans, start, end = (x.detach().double().numpy() for x in crf._scores(True))
+    emissions = emissions.detach().double().numpy()
+    n, K = emissions.shape
+    if n == 0:
+        return {(): 0.0}
+    scores = {}
+    for seq in itertools.product(range(K), repeat=n):
+        if gold is not None and any(g >= 0 and g != k for g, k in zip(gold, seq)):
+            continue
+        idx = numpy.asarray(seq)
+        path = emissions[numpy.arange(n), idx].sum() + trans[idx[:-1], idx[1:]].sum()
+        scores[seq] = start[idx[0]] + path + end[idx[-1]]
+    return scores
+
+
+def log_sum_exp(scores):
+    values = numpy.asarray(list(scores.values()))
+    top = values.max()
+    return float(top + numpy.log(numpy.exp(values - top).sum()))
+
+
+def expected_counts(scores, K):
+    """Under p(seq) proportional to exp(score): tag marginals (n, K), expected transition
+    counts (K, K), start (K) and end (K) counts."""
+    logz = log_sum_exp(scores)
+    n = len(next(iter(scores)))
+    marg, trans, start, end = numpy.zeros((n, K)), numpy.zeros((K, K)), numpy.zeros(K), numpy.zeros(K)
+    for seq, score in scores.items():
+        if not seq:
+            continue
+        p = math.exp(score - logz)
+        marg[numpy.arange(n), list(seq)] += p
+        numpy.add.at(trans, (list(seq[:-1]), list(seq[1:])), p)
+        start[seq[0]] += p
+        end[seq[-1]] += p
+    return marg, trans, start, end
+
+
+@pytest.mark.parametrize("labels,scheme", [(["A"], "BILUO"), (["A", "B"], "BIO")])
+def test_crf_matches_brute_force_on_padded_batch(labels, scheme):
+    torch.manual_seed(1)
+    crf, tags = random_crf(labels, scheme)
+    lengths = [3, 1, 0, 4, 2]
+    K = len(tags)
+    emissions = torch.randn(len(lengths), max(lengths), K)  # noise in the padding too: it must not count
+    mask = padding_mask(lengths)
+    rows = [emissions[b, :n] for b, n in enumerate(lengths)]
+    everything = [path_scores(crf, row) for row in rows]
+    best = [list(max(s, key=s.get)) for s in everything]
+    assert crf.viterbi(emissions, mask) == best
+    assert all(is_valid_sequence([tags[k] for k in path], scheme) for path in best)
+    logz = [log_sum_exp(s) for s in everything]
+    assert crf.log_partition(emissions, mask).tolist() == pytest.approx(logz, abs=1e-4)
+    # gold: each row's best path, some tags hidden (marginalised out), noise in the padding
+    hidden = {0: [1], 4: [0]}
+    gold = torch.randint(0, K, (len(lengths), max(lengths)))
+    for b, path in enumerate(best):
+        gold[b, : len(path)] = torch.tensor(path, dtype=torch.long)
+        gold[b, hidden.get(b, [])] = -1
+    agreeing = [path_scores(crf, row, gold[b, : len(row)].tolist()) for b, row in enumerate(rows)]
+    expected_nll = [lz - log_sum_exp(s) for lz, s in zip(logz, agreeing)]
+    assert crf.nll(emissions, mask, gold).tolist() == pytest.approx(expected_nll, abs=1e-4)
+    marginals = crf.marginals(emissions, mask)
+    for b, n in enumerate(lengths):
+        expected = expected_counts(everything[b], K)[0] if n else numpy.zeros((0, K))
+        assert marginals[b, :n].numpy() == pytest.approx(expected, abs=1e-4)
+        assert marginals[b, n:].abs().sum().item() == 0.0
+
+
+@pytest.mark.parametrize("scheme", ["BILUO", "BIO"])
+def test_gold_reachable_matches_brute_force(scheme):
+    crf, tags = random_crf(["A", "B"], scheme)
+    K = len(tags)
+    valid = {
+        n: [seq for seq in itertools.product(range(K), repeat=n) if is_valid_sequence([tags[k] for k in seq], scheme)]
+        for n in range(6)
+    }
+    patterns = [p for n in range(4) for p in itertools.product(range(-1, K), repeat=n)]
+    # longer gaps between two known tags, at the start and at the end
+    patterns += [(a, -1, -1, b) for a in range(K) for b in range(K)]
+    patterns += [(a, -1, -1, -1, b) for a in range(K) for b in range(K)]
+    patterns += [(-1, -1, a) for a in range(K)] + [(a, -1, -1) for a in range(K)]
+    expected = [any(all(g < 0 or g == k for g, k in zip(p, seq)) for seq in valid[len(p)]) for p in patterns]
+    lengths = [len(p) for p in patterns]
+    gold = torch.randint(-1, K, (len(patterns), max(lengths)))  # noise in the padding
+    for b, p in enumerate(patterns):
+        gold[b, : len(p)] = torch.tensor(p, dtype=torch.long)
+    assert crf.gold_reachable(padding_mask(lengths), gold).tolist() == expected
+    assert 0 < sum(expected) < len(expected)
+
+
+def test_gold_reachable_examples():
+    crf, tags = random_crf(["A", "B"], "BILUO")
+    index = {t: i for i, t in enumerate(tags)}
+
+    def reachable(*row):
+        gold = torch.tensor([[-1 if t is None else index[t] for t in row]])
+        return crf.gold_reachable(torch.ones(gold.shape, dtype=torch.bool), gold).item()
+
+    assert not reachable("B-A", None, "L-B")  # the gap must close A and open B in one token
+    assert reachable("B-A", None, None, "L-B")  # B-A L-A B-B L-B
+    assert not reachable("B-A", None, "I-B", "L-B")
+    assert not reachable("L-A", None)  # nothing open at the start
+    assert not reachable(None, "B-A")  # an open entity at the end
+    assert reachable(None, None) and reachable("B-A", None)
 
 
 def test_crf_empty_rows():
@@ -166,7 +250,7 @@ def test_crf_empty_rows():
     assert crf.nll(mixed, mixed_mask, torch.tensor([[0, 0, 0], [-1, -1, -1]]))[1].item() == 0.0
 
 
-def test_empty_docs_and_docs_without_entities(trained_crf):
+def test_empty_docs_and_docs_without_entities(trained_crf, monkeypatch):
     nlp, _ = trained_crf
     ner = nlp.get_pipe("fgen_ner")
     assert list(nlp("").ents) == []
@@ -176,8 +260,13 @@ def test_empty_docs_and_docs_without_entities(trained_crf):
     examples = [Example.from_dict(nlp.make_doc(""), {"entities": []})]
     assert ner.update(examples, sgd=None) == {"fgen_ner": 0.0}
     examples += [Example.from_dict(nlp.make_doc("Nothing to see ."), {"entities": []})]
-    losses = ner.update(examples)
-    assert math.isfinite(losses["fgen_ner"])
+    monkeypatch.setattr(get_torch_module(ner.model).dropout, "p", 0.0)  # update == predict
+    (scores,) = ner.model.predict([examples[1].predicted])
+    gold = torch.zeros(1, len(scores), dtype=torch.long)  # all "O"
+    crf = get_torch_module(ner.model).crf
+    expected = crf.nll(torch.from_numpy(scores).unsqueeze(0), torch.ones(gold.shape, dtype=torch.bool), gold)
+    losses = ner.update(examples)  # no sgd: the weights stay as they are
+    assert losses["fgen_ner"] == pytest.approx(expected.item(), rel=1e-5)
     # missing annotation ("-" tags) is masked out: no loss, no gradient
     doc = nlp.make_doc("Knockdown of ATG12 .")
     missing = Example(doc, Doc(nlp.vocab, words=[t.text for t in doc]))
@@ -205,6 +294,76 @@ def test_balance_classes_weights():
         FgenNER(nlp.vocab, None, balance_classes=1.5)
 
 
+def tagged_ner(labels, tagged, balance_classes=0.0):
+    """An initialized FgenNER and one Example per BILUO tag list ("-" = missing) of `tagged`."""
+    nlp = spacy.blank("en")
+    examples = [
+        Example.from_dict(nlp.make_doc(" ".join("abcdefgh"[: len(tags)])), {"entities": tags}) for tags in tagged
+    ]
+    ner = FgenNER(nlp.vocab, spacy.registry.resolve({"m": SMALL_MODEL})["m"], balance_classes=balance_classes)
+    ner.initialize(lambda: examples, nlp=nlp, labels=labels)
+    return ner, examples
+
+
+def random_scores(examples, n_tags):
+    rng = numpy.random.default_rng(0)
+    return [rng.normal(size=(len(eg.predicted), n_tags)).astype("float32") for eg in examples]
+
+
+def test_class_weights_scale_emission_gradients_only():
+    # With the CRF, class weights scale each known token's emission gradient; the transition,
+    # start and end gradients and the reported loss stay those of the unweighted NLL.
+    torch.manual_seed(0)
+    ner, examples = tagged_ner(["A"], [["B-A", "L-A", "-", "O"], ["O", "U-A"]], balance_classes=1.0)
+    ner.cfg["class_weights"] = {"O": 0.5, "A": 3.0}
+    crf = get_torch_module(ner.model).crf
+    with torch.no_grad():
+        for param in (crf.transitions, crf.start, crf.end):
+            param.normal_()
+    crf.zero_grad(set_to_none=True)
+    scores = random_scores(examples, len(ner.tags))
+    loss, d_scores = ner.get_loss(examples, scores)
+    weights = {"B-A": 3.0, "L-A": 3.0, "U-A": 3.0, "O": 0.5, None: 1.0}  # None: missing, unweighted
+    K = len(ner.tags)
+    expected_loss = 0.0
+    expected_grads = [numpy.zeros((K, K)), numpy.zeros(K), numpy.zeros(K)]
+    for eg, emissions, d_emissions in zip(examples, scores, d_scores):
+        gold = [ner.tags.index(t) if t else -1 for t in eg.get_aligned_ner()]
+        everything = path_scores(crf, torch.from_numpy(emissions))
+        agreeing = path_scores(crf, torch.from_numpy(emissions), gold)
+        expected_loss += log_sum_exp(everything) - log_sum_exp(agreeing)
+        model_counts, gold_counts = expected_counts(everything, K), expected_counts(agreeing, K)
+        w = numpy.asarray([weights[t] for t in eg.get_aligned_ner()])[:, None]
+        assert d_emissions == pytest.approx(w * (model_counts[0] - gold_counts[0]), abs=1e-4)
+        for total, a, b in zip(expected_grads, model_counts[1:], gold_counts[1:]):
+            total += a - b
+    assert loss == pytest.approx(expected_loss, abs=1e-3)
+    for param, expected in zip((crf.transitions, crf.start, crf.end), expected_grads):
+        assert param.grad.numpy() == pytest.approx(expected, abs=1e-4)
+
+
+def test_unreachable_partial_gold_is_skipped_with_one_warning(monkeypatch):
+    ner, examples = tagged_ner(["A", "B"], [["O", "O", "O"], ["O", "O", "O", "O"], ["O", "O", "O", "O"]])
+    partial = [
+        ["B-A", None, "L-B"],  # no valid tag closes A and opens B in one token
+        ["B-A", None, "I-B", "L-B"],
+        ["B-A", None, None, "L-B"],  # B-A L-A B-B L-B
+    ]
+    by_doc = {id(eg): tags for eg, tags in zip(examples, partial)}
+    monkeypatch.setattr(ner, "_gold_tags", lambda eg: by_doc[id(eg)])
+    scores = random_scores(examples, len(ner.tags))
+    with pytest.warns(UserWarning, match="2 of 3 docs") as record:
+        loss, d_scores = ner.get_loss(examples, scores)
+    assert len([w for w in record if issubclass(w.category, UserWarning)]) == 1
+    crf = get_torch_module(ner.model).crf
+    gold = torch.tensor([[ner.tags.index(t) if t else -1 for t in partial[2]]])
+    emissions = torch.from_numpy(scores[2]).unsqueeze(0)
+    expected = crf.nll(emissions, torch.ones(gold.shape, dtype=torch.bool), gold).item()
+    assert loss == pytest.approx(expected, abs=1e-4)
+    assert float(abs(d_scores[0]).max()) == 0.0 and float(abs(d_scores[1]).max()) == 0.0
+    assert float(abs(d_scores[2]).max()) > 0.0
+
+
 def test_balanced_training_overfits():
     nlp, _ = train({"balance_classes": 1.0}, n_iter=40)
     assert [ents(nlp(text)) for text, _ in TRAIN_DATA] == [[tuple(g) for g in gold] for _, gold in TRAIN_DATA]
@@ -230,7 +389,9 @@ def test_scorer(trained_crf):
     nlp, examples = trained_crf
     scores = nlp.evaluate(examples)
     assert scores["ents_f"] == 1.0 and set(scores["ents_per_type"]) == {"PERTURBATION", "CONTEXT"}
-    assert spacy.registry.scorers.get("fgen.ner_scorer.v1")()(examples)["ents_p"] is not None
+    predicted = [Example(nlp(eg.reference.text), eg.reference) for eg in examples]
+    registry_scores = spacy.registry.scorers.get("fgen.ner_scorer.v1")()(predicted)
+    assert (registry_scores["ents_p"], registry_scores["ents_r"]) == (1.0, 1.0)
 
 
 def test_factory_found_through_entry_point():

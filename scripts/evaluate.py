@@ -25,6 +25,7 @@ from spacy.tokens import DocBin
 import fgen  # noqa: F401  registers doc._.provenance, span._.confidence, ...
 from fgen.util.atomic import write_bytes_atomic
 from fgen.util.console import msg
+from fgen.scoring.entity_errors import ERROR_HEADER, error_rows
 from fgen.scoring.evaluation import evaluate_docs
 from fgen.scoring.word_scores import scheme_of_docs
 
@@ -55,6 +56,9 @@ def print_report(scores: Dict[str, Any], heads: List[str]) -> None:
         rows = [[label, *(_fmt(v.get(k)) for k in keys)] for label, v in sorted(per_type.items()) if isinstance(v, dict)]
         msg.divider(title)
         msg.table(rows, header=["category", *[k.upper() if k != "acc" else "acc" for k in keys]], divider=True, aligns=["l", *["r"] * len(keys)])
+    if scores.get("ents_errors"):
+        msg.divider("Entity errors per category (gold entities by what the model made of them)")
+        msg.table(error_rows(scores["ents_errors"]), header=ERROR_HEADER, divider=True, aligns=["l", *["r"] * (len(ERROR_HEADER) - 1)])
     rows = [[h, _fmt(scores[f"words_{h}_p"]), _fmt(scores[f"words_{h}_r"]), _fmt(scores[f"words_{h}_f"])] for h in heads]
     msg.divider("Word-level scores (original project)")
     msg.table(rows, header=["head", "P", "R", "F"], divider=True, aligns=["l", "r", "r", "r"])

@@ -15,7 +15,7 @@ def score_values(examples: Iterable[Example], *, spans_key: str = SPAN_KEY, **kw
     A predicted entity is correct only if its char offsets, label and kb_id all match a gold
     entity (`values_p/r/f`, and per category in `values_per_type`). `values_acc` is the share of
     predicted entities with a correct kb_id among those whose offsets and label match a gold
-    entity (None when there are none). Entities are read as in `get_entities`.
+    entity (None when there are none). Entities are read with `fgen.doc_layout.entity_spans`.
 
     examples (Iterable[Example]): predicted and reference docs.
     spans_key (str): span group to read (else `doc.ents`).

@@ -18,33 +18,36 @@ import fgen  # noqa: F401  registers the span extensions
 from fgen.doc_layout import SPAN_KEY
 
 from .conftest import REPO, TEXT, V2_CATEGORIES, V2_VALUES, mae_xml, v2_tags
-from .tiny_transformer import build_tiny_bert
+from .tiny_transformer import PRIMER_CHARS, build_tiny_bert, primer_text
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 TEXT2 = TEXT + " Knockdown of ZNNT1 in UM cells promotes migration."
 # Longer than two transformer windows of configs/ner.cfg (192 tokens, stride 144).
 LONG_TEXT = " ".join([TEXT2] * 12)
 WINDOW_STRIDE = (192, 144)
-# Run in a fresh process with the hub offline: load a transformer pipeline, run it on a text and
-# report how the transformer covered the tokens (doc._.trf_data) and what the NER's listener
-# (the token vectors the components see) gives per token.
+# Letters only in the tiny BERT's vocabulary for these: a window of 192 tokens is > 512 wordpieces.
+PRIMERS = primer_text()
+# Run in a fresh process with the hub offline: load a transformer pipeline, run it on each text
+# and report how the transformer covered the tokens (doc._.trf_data) and what the NER's listener
+# (the token vectors the components see) gives per token: one JSON line per text.
 LOAD_AND_INSPECT = """
 import json, sys
 import numpy, spacy
 nlp = spacy.load(sys.argv[1])
-doc = nlp(sys.argv[2])
-trf = doc._.trf_data
-lengths = numpy.asarray(trf.align.lengths)
-rows = numpy.asarray(nlp.get_pipe("fgen_ner").model.get_ref("tok2vec").predict([doc])[0])
-print(json.dumps({
-    "pipeline": nlp.pipe_names,
-    "tokens": len(doc),
-    "windows": int(trf.wordpieces.input_ids.shape[0]),
-    "unaligned": [t.text for t, n in zip(doc, lengths) if n == 0 and not t.is_space],
-    "last_token_aligned": bool(lengths[-1] > 0),
-    "rows": int(rows.shape[0]),
-    "zero_rows": [t.text for t, row in zip(doc, rows) if not t.is_space and not numpy.abs(row).sum() > 0],
-}))
+for doc in nlp.pipe(sys.argv[2:]):
+    trf = doc._.trf_data
+    lengths = numpy.asarray(trf.align.lengths)
+    rows = numpy.asarray(nlp.get_pipe("fgen_ner").model.get_ref("tok2vec").predict([doc])[0])
+    print(json.dumps({
+        "pipeline": nlp.pipe_names,
+        "tokens": len(doc),
+        "windows": int(trf.wordpieces.input_ids.shape[0]),
+        "wordpieces": int(trf.wordpieces.input_ids.shape[1]),
+        "unaligned": [t.text for t, n in zip(doc, lengths) if n == 0 and not t.is_space],
+        "last_token_aligned": bool(lengths[-1] > 0),
+        "rows": int(rows.shape[0]),
+        "zero_rows": [t.text for t, row in zip(doc, rows) if not t.is_space and not numpy.abs(row).sum() > 0],
+    }))
 """
 
 
@@ -113,23 +116,28 @@ def test_cnn_config_trains_and_loads(cnn_model, corpus):
 
 
 def test_transformer_config_trains_loads_offline_and_covers_long_docs(corpus, tmp_path):
-    encoder = build_tiny_bert(tmp_path / "tiny-bert", [TEXT, TEXT2, "Nothing to see here."])
+    encoder = build_tiny_bert(tmp_path / "tiny-bert", [TEXT, TEXT2, "Nothing to see here.", PRIMER_CHARS])
     out = train("ner.cfg", tmp_path / "trf", corpus / "train.spacy", "--paths.transformer", encoder, env=OFFLINE)
     config = spacy.util.load_config(out / "model-last" / "config.cfg")
     assert config["components"]["transformer"]["model"]["@architectures"] == "fgen.transformer_model.v1"
-    assert (config["components"]["transformer"]["model"]["get_spans"]["window"], config["components"]["transformer"]["model"]["get_spans"]["stride"]) == WINDOW_STRIDE
+    get_spans = config["components"]["transformer"]["model"]["get_spans"]
+    assert get_spans["@span_getters"] == "fgen.wordpiece_strided_spans.v1"
+    assert (get_spans["window"], get_spans["stride"]) == WINDOW_STRIDE
     shutil.rmtree(encoder)  # the pipeline must not need the encoder folder any more
-    check = run("-c", LOAD_AND_INSPECT, out / "model-last", LONG_TEXT, env=OFFLINE)
-    facts = json.loads(check.stdout.strip().splitlines()[-1])
-    print(facts)
-    assert facts["pipeline"] == ["transformer", "fgen_ner", "fgen_values"]
-    assert facts["tokens"] > 2 * WINDOW_STRIDE[0]
-    assert facts["windows"] >= 3
-    # every token gets wordpieces and a non-zero listener row, the last ones included
-    assert facts["unaligned"] == []
-    assert facts["rows"] == facts["tokens"]
-    assert facts["zero_rows"] == []
-    assert facts["last_token_aligned"]
+    check = run("-c", LOAD_AND_INSPECT, out / "model-last", LONG_TEXT, PRIMERS, env=OFFLINE)
+    long_doc, primers = [json.loads(line) for line in check.stdout.strip().splitlines()[-2:]]
+    print(long_doc, primers)
+    assert long_doc["pipeline"] == ["transformer", "fgen_ner", "fgen_values"]
+    assert long_doc["tokens"] > 2 * WINDOW_STRIDE[0]
+    assert long_doc["windows"] >= 3
+    # windows of 192 tokens overflow 512 wordpieces on the primers: they are split to fit
+    assert primers["windows"] > long_doc["windows"] and primers["wordpieces"] <= 512
+    for facts in (long_doc, primers):
+        # every token gets wordpieces and a non-zero listener row, the last ones included
+        assert facts["unaligned"] == []
+        assert facts["rows"] == facts["tokens"]
+        assert facts["zero_rows"] == []
+        assert facts["last_token_aligned"]
 
 
 def test_transformer_model_needs_the_encoder_only_at_initialize(monkeypatch):

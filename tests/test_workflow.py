@@ -47,7 +47,7 @@ def project_copy(root: Path) -> Path:
 def run_all(project: Path, corpus: Path) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "spacy", "project", "run", "all", str(project),
            "--vars.local_corpus", str(corpus), "--vars.n_folds", "2", "--vars.dev_fraction", "0.25",
-           "--vars.train_epochs", "2", "--vars.package_version", "0.0.1"]
+           "--vars.train_steps", "10", "--vars.package_version", "0.0.1"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=project, env=env, timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

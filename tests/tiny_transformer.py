@@ -8,11 +8,25 @@ characters, plus BERT's special tokens), the weights are random (seeded) and eve
 written with `save_pretrained`, so `AutoTokenizer`/`AutoModel.from_pretrained(folder)` work
 with `HF_HUB_OFFLINE=1`.
 """
+import random
 import re
 from pathlib import Path
 from typing import Iterable, Union
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# Every character of `primer_text`, for a vocabulary that spells primers letter by letter.
+PRIMER_CHARS = " ".join("acgtp0123456789'-(),.:")
+
+
+def primer_text(n_primers: int = 120, seed: int = 0) -> str:
+    """A methods-style primer list, "5'-ACGT...-3' (P1), 5'-...-3' (P2), ...": few spaCy tokens
+    (6 per primer with fgen's tokenizer: ~730 for the default), many wordpieces per token."""
+    rng = random.Random(seed)
+    primers = [
+        f"5'-{''.join(rng.choice('ACGT') for _ in range(rng.randint(18, 26)))}-3' (P{i})"
+        for i in range(1, n_primers + 1)
+    ]
+    return "Primers: " + ", ".join(primers) + "."
 
 
 def tiny_vocab(texts: Iterable[str]) -> list:

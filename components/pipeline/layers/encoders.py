@@ -6,7 +6,7 @@ report and tests never need the Hugging Face hub.
 import warnings
 from importlib import import_module
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Optional, Tuple
 
 import spacy
 from thinc.api import Model, get_current_ops
@@ -38,6 +38,33 @@ def resolve_encoder(name: str = DEFAULT_ENCODER) -> str:
     return str(path)
 
 
+def max_wordpieces(tokenizer: Any, transformer: Any) -> int:
+    """The most wordpieces (special tokens included) one window may give the encoder.
+
+    The tokenizer's `model_max_length` is what spacy-transformers truncates to; some tokenizers
+    leave it unset (a huge number), and then the model's position embeddings are the limit.
+
+    tokenizer (PreTrainedTokenizerBase): the encoder's Hugging Face tokenizer.
+    transformer (PreTrainedModel): the encoder; only its config's `max_position_embeddings` is read.
+    RETURNS (int): the smaller of the two.
+    """
+    positions = getattr(getattr(transformer, "config", None), "max_position_embeddings", None)
+    return min(tokenizer.model_max_length, positions) if positions else tokenizer.model_max_length
+
+
+def encoder_limits(model: Model) -> Optional[Tuple[Any, int]]:
+    """The tokenizer a spacy-transformers TransformerModel holds now, and its window limit.
+
+    model (TransformerModel): the transformer model.
+    RETURNS (Optional[Tuple[PreTrainedTokenizerBase, int]]): None before the model is initialized
+        or loaded, else the tokenizer and `max_wordpieces`.
+    """
+    tokenizer = model.tokenizer
+    if tokenizer is None:
+        return None
+    return tokenizer, max_wordpieces(tokenizer, model.transformer)
+
+
 @spacy.registry.architectures("fgen.transformer_model.v1")
 def create_transformer_model(
     name: str,
@@ -56,7 +83,8 @@ def create_transformer_model(
     its `transformer/model` file and loads without the original folder or the network.
 
     name (str): "fgen-default", a Hugging Face model name or a local model folder.
-    get_spans (Callable): the span getter, e.g. `spacy-transformers.strided_spans.v1`.
+    get_spans (Callable): the span getter, e.g. `fgen.wordpiece_strided_spans.v1`; a getter with
+        a `bind_encoder` method is given this model's tokenizer and window limit.
     tokenizer_config (dict): settings for the Hugging Face tokenizer (`use_fast` etc.).
     transformer_config (dict): settings for the Hugging Face model config.
     mixed_precision (bool): mixed-precision (fp16) forward/backward with gradient scaling; GPU
@@ -84,6 +112,10 @@ def create_transformer_model(
         mixed_precision=mixed_precision,
         grad_scaler_config=dict(grad_scaler_config),
     )
+    bind_encoder = getattr(get_spans, "bind_encoder", None)
+    if callable(bind_encoder):
+        # Looked up at each call: the tokenizer is set at initialize or replaced when loading.
+        bind_encoder(lambda: encoder_limits(model))
     if error is not None:
         init = model.init
 

@@ -189,7 +189,8 @@ class CRF(nn.Module):
             emissions = emissions.detach().requires_grad_(True)
             logz = self.log_partition(emissions, mask, learned)
             (grad,) = torch.autograd.grad(logz.sum(), emissions)
-        return grad * mask.unsqueeze(-1)
+        # float32 rounding can put a near-certain tag's marginal just past 1 (e.g. 1.00002)
+        return grad.clamp(0.0, 1.0) * mask.unsqueeze(-1)
 
     def viterbi(self, emissions: torch.Tensor, mask: torch.Tensor, learned: bool = True) -> List[List[int]]:
         """Best valid tag sequence per row (a list of length `mask[b].sum()` per row).

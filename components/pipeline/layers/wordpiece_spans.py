@@ -1,0 +1,122 @@
+"""Transformer windows that always fit the encoder: strided spaCy-token windows, split by wordpieces.
+
+`spacy-transformers.strided_spans.v1` counts its windows in spaCy tokens, but the encoder's limit
+(512 positions for BERT) is in wordpieces. On ordinary prose a window of 192 tokens is far below
+it; on primer lists, sequences or chemical names one token can be a dozen wordpieces, the
+window overflows, and spacy-transformers silently drops the wordpieces past the limit: the tokens
+there get no wordpiece and no vector. `fgen.wordpiece_strided_spans.v1` keeps the strided
+windows and splits any window whose wordpieces (special tokens included) exceed the encoder's
+maximum into consecutive parts until each fits, so every token is read by the encoder.
+
+A span getter only receives docs, and the tokenizer exists only once the transformer is
+initialized or loaded; `fgen.transformer_model.v1` therefore binds the getter to its model
+(`bind_encoder`) and the getter looks the tokenizer up at each call.
+"""
+from math import ceil
+from typing import Any, Callable, Iterable, List, Optional, Tuple
+
+from spacy.tokens import Doc, Span
+from spacy_transformers.span_getters import get_strided_spans
+from spacy_transformers.util import registry
+
+# () -> (Hugging Face tokenizer, most wordpieces a window may have), or None before the encoder
+# is initialized or loaded.
+EncoderLimits = Callable[[], Optional[Tuple[Any, int]]]
+
+
+class WordpieceStridedSpans:
+    """Span getter: strided windows of spaCy tokens, each split until its wordpieces fit."""
+
+    def __init__(self, window: int, stride: int):
+        """window (int): tokens per window.
+        stride (int): tokens between window starts (stride < window: windows overlap).
+        """
+        if not 0 < stride <= window:
+            raise ValueError(f"need 0 < stride <= window, not window={window}, stride={stride}")
+        self.window = window
+        self.stride = stride
+        self._encoder: Optional[EncoderLimits] = None
+
+    def bind_encoder(self, encoder: EncoderLimits) -> None:
+        """Tell the getter where to find the encoder's tokenizer and maximum length.
+
+        encoder (Callable[[], Optional[Tuple[tokenizer, int]]]): called at every batch, so it sees
+            the tokenizer the transformer holds now (set at initialize or when loaded).
+        """
+        self._encoder = encoder
+
+    def __call__(self, docs: Iterable[Doc]) -> List[List[Span]]:
+        """The windows of each doc, in order; together they cover every token.
+
+        docs (Iterable[Doc]): the batch.
+        RETURNS (List[List[Span]]): per doc, windows of at most `window` tokens whose wordpieces fit.
+        """
+        limits = self._encoder() if self._encoder is not None else None
+        if limits is None:
+            raise ValueError(
+                "fgen.wordpiece_strided_spans.v1 needs the encoder's tokenizer: use it as get_spans of "
+                "fgen.transformer_model.v1, and initialize or load the transformer before running it"
+            )
+        tokenizer, max_length = limits
+        return [fit_windows(spans, tokenizer, max_length) for spans in get_strided_spans(docs, self.window, self.stride)]
+
+
+@registry.span_getters("fgen.wordpiece_strided_spans.v1")
+def configure_wordpiece_strided_spans(window: int, stride: int) -> WordpieceStridedSpans:
+    """Strided windows of `window` spaCy tokens every `stride` tokens, split to fit the encoder.
+
+    Registered as `fgen.wordpiece_strided_spans.v1` (@span_getters); works with
+    `fgen.transformer_model.v1`, which gives it the encoder's tokenizer and maximum length.
+
+    window (int): tokens per window.
+    stride (int): tokens between window starts.
+    RETURNS (WordpieceStridedSpans): the span getter.
+    """
+    return WordpieceStridedSpans(window, stride)
+
+
+def count_wordpieces(tokenizer: Any, texts: List[str]) -> List[int]:
+    """Wordpieces of each text as the transformer will see it, special tokens included.
+
+    tokenizer (PreTrainedTokenizerBase): the encoder's Hugging Face tokenizer.
+    texts (List[str]): the window texts.
+    RETURNS (List[int]): one count per text.
+    """
+    if not texts:
+        return []
+    # verbose=False: the "sequence length is longer than ..." warning is about exactly the windows
+    # this getter is about to split.
+    encoded = tokenizer(texts, add_special_tokens=True, verbose=False)
+    return [len(ids) for ids in encoded["input_ids"]]
+
+
+def fit_windows(spans: List[Span], tokenizer: Any, max_length: int) -> List[Span]:
+    """Split every span with more than `max_length` wordpieces into consecutive parts that fit.
+
+    A single token with more wordpieces than `max_length` cannot be split further: it keeps its
+    first wordpieces (spacy-transformers truncates the rest), so it is still aligned.
+
+    spans (List[Span]): windows of one doc, in order.
+    tokenizer (PreTrainedTokenizerBase): the encoder's tokenizer.
+    max_length (int): the most wordpieces one window may have, special tokens included.
+    RETURNS (List[Span]): the windows, oversized ones replaced by their parts, in order.
+    """
+    fitted: List[Span] = []
+    for span, n_pieces in zip(spans, count_wordpieces(tokenizer, [span.text for span in spans])):
+        if n_pieces <= max_length or len(span) <= 1:
+            fitted.append(span)
+        else:
+            fitted.extend(fit_windows(split_span(span, max(2, ceil(n_pieces / max_length))), tokenizer, max_length))
+    return fitted
+
+
+def split_span(span: Span, n_parts: int) -> List[Span]:
+    """`span` cut into `n_parts` consecutive spans of (nearly) equal token counts, none empty.
+
+    span (Span): the span to cut; at least 2 tokens.
+    n_parts (int): how many parts (at most len(span)).
+    RETURNS (List[Span]): the parts, in order.
+    """
+    n_parts = min(n_parts, len(span))
+    bounds = [span.start + round(i * len(span) / n_parts) for i in range(n_parts + 1)]
+    return [span.doc[start:end] for start, end in zip(bounds, bounds[1:])]

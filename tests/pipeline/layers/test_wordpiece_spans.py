@@ -1,0 +1,105 @@
+"""fgen.wordpiece_strided_spans.v1: transformer windows that fit the encoder, on a tiny random BERT.
+
+The tiny BERT's vocabulary holds single letters only for primer sequences, so each sequence is
+a couple of dozen wordpieces: a window of 192 spaCy tokens is then far over 512 wordpieces, as
+primer lists are for a real BERT vocabulary.
+"""
+from pathlib import Path
+from typing import List, Optional
+
+import pytest
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+from transformers import AutoTokenizer
+
+from fgen.corpus.tokenizer import make_nlp
+from fgen.pipeline.layers.wordpiece_spans import WordpieceStridedSpans, count_wordpieces
+
+from ...conftest import REPO, TEXT
+from ...tiny_transformer import PRIMER_CHARS, build_tiny_bert, primer_text
+
+PRIMERS = primer_text()
+OLD_GETTER = {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 192, "stride": 144}
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("layers") / "tiny-bert", [TEXT, PRIMER_CHARS])
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_bert):
+    return AutoTokenizer.from_pretrained(str(tiny_bert))
+
+
+def transformer_nlp(encoder: Path, get_spans: Optional[dict] = None) -> Language:
+    """fgen's tokenizer and the transformer of configs/ner.cfg on `encoder` (another getter if given)."""
+    config = spacy.util.load_config(REPO / "configs" / "ner.cfg", overrides={"paths.transformer": str(encoder)}, interpolate=True)
+    settings = {key: value for key, value in config["components"]["transformer"].items() if key != "factory"}
+    if get_spans is not None:
+        settings["model"]["get_spans"] = get_spans
+    nlp = make_nlp()
+    nlp.add_pipe("transformer", config=settings)
+    nlp.initialize()
+    return nlp
+
+
+def unaligned(doc: Doc) -> List[str]:
+    """Non-space tokens of `doc` that got no wordpiece from the transformer."""
+    return [token.text for token, n in zip(doc, doc._.trf_data.align.lengths) if n == 0 and not token.is_space]
+
+
+def test_strided_spans_leave_primer_tokens_unaligned(tiny_bert):
+    # The defect the new getter fixes: spaCy-token windows overflow 512 wordpieces and the
+    # tokens past the limit are silently dropped.
+    doc = transformer_nlp(tiny_bert, OLD_GETTER)(PRIMERS)
+    assert len(doc) > 700
+    assert len(unaligned(doc)) > 100
+
+
+def test_config_windows_align_every_token(tiny_bert, tmp_path):
+    nlp = transformer_nlp(tiny_bert)
+    assert nlp.config["components"]["transformer"]["model"]["get_spans"]["@span_getters"] == "fgen.wordpiece_strided_spans.v1"
+    for text in [PRIMERS, TEXT, " ".join([TEXT] * 40), "ACGT", ""]:
+        assert unaligned(nlp(text)) == []
+    # a saved pipeline binds the getter to the tokenizer it loads (no encoder folder needed)
+    nlp.to_disk(tmp_path / "nlp")
+    doc = spacy.load(tmp_path / "nlp")(PRIMERS)
+    assert unaligned(doc) == [] and doc._.trf_data.wordpieces.input_ids.shape[1] <= 512
+
+
+def test_windows_fit_and_cover_the_doc(tokenizer):
+    doc = make_nlp()(PRIMERS)
+    get_spans = WordpieceStridedSpans(window=192, stride=144)
+    get_spans.bind_encoder(lambda: (tokenizer, 64))
+    (spans,) = get_spans([doc])
+    assert max(count_wordpieces(tokenizer, [span.text for span in spans])) <= 64
+    assert spans[0].start == 0 and spans[-1].end == len(doc)
+    assert all(b.start <= a.end for a, b in zip(spans, spans[1:]))  # in order, no gap
+    assert all(len(span) <= 192 for span in spans)
+
+
+def test_windows_within_the_limit_stay_strided(tokenizer):
+    doc = make_nlp()(" ".join([TEXT] * 30))
+    get_spans = WordpieceStridedSpans(window=192, stride=144)
+    get_spans.bind_encoder(lambda: (tokenizer, 512))
+    assert [(s.start, s.end) for s in get_spans([doc])[0]] == [(s.start, s.end) for s in spacy.registry.span_getters.get(OLD_GETTER["@span_getters"])(192, 144)([doc])[0]]
+
+
+def test_a_token_longer_than_the_limit_gets_its_own_window(tokenizer):
+    doc = make_nlp()("Primer ACGTACGTACGTACGTACGT was used.")
+    get_spans = WordpieceStridedSpans(window=192, stride=144)
+    get_spans.bind_encoder(lambda: (tokenizer, 8))
+    spans = get_spans([doc])[0]
+    assert "ACGTACGTACGTACGTACGT" in [span.text for span in spans]
+    others = [span.text for span in spans if span.text != "ACGTACGTACGTACGTACGT"]
+    assert max(count_wordpieces(tokenizer, others)) <= 8
+
+
+def test_getter_needs_the_encoder():
+    get_spans = spacy.registry.span_getters.get("fgen.wordpiece_strided_spans.v1")(window=8, stride=6)
+    with pytest.raises(ValueError, match="fgen.transformer_model.v1"):
+        get_spans([make_nlp()("Knockdown of ZNNT1.")])
+    with pytest.raises(ValueError, match="stride"):
+        WordpieceStridedSpans(window=8, stride=0)

@@ -81,7 +81,9 @@ def error_rows(errors: Dict[str, Dict[str, Counter]]) -> List[List[str]]:
     strict F with boundary errors forgiven (what perfect edges would give)."""
     rows = []
     for label in sorted(set(errors["gold"]) | set(errors["pred"])):
-        g, p = errors["gold"].get(label, Counter()), errors["pred"].get(label, Counter())
+        # Counters, or plain dicts after a JSON round trip: missing classes count 0.
+        g = Counter(errors["gold"].get(label, {}))
+        p = Counter(errors["pred"].get(label, {}))
         n_gold, n_pred = sum(g.values()), sum(p.values())
         strict = 2 * g["exact"] / (n_gold + n_pred) if n_gold + n_pred else 0.0
         lenient = 2 * (g["exact"] + g["boundary"]) / (n_gold + n_pred) if n_gold + n_pred else 0.0

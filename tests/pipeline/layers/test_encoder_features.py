@@ -27,7 +27,7 @@ TRAIN_DATA = [
 def tok2vec_config(encoder: Path, layers=(-2, -1), combine: str = "concat") -> dict:
     features = {
         "@architectures": "fgen.encoder_features.v1", "name": str(encoder), "layers": list(layers), "combine": combine,
-        "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 8, "stride": 6},
+        "get_spans": {"@span_getters": "fgen.wordpiece_strided_spans.v1", "window": 8, "stride": 6},
         "tokenizer_config": {"use_fast": True},
     }
     hash_embed = {"@architectures": "spacy.MultiHashEmbed.v2", "width": 16, "attrs": ["NORM", "SHAPE"],

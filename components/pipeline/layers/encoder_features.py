@@ -12,7 +12,7 @@ callback `fgen.cache_encoder_features.v1` (`[training.before_update]`) turns on 
 doc's features are computed once, kept in memory and, with a `cache_dir`, written to disk as
 `.npy` files that later runs (other folds, other heads) read back. The cache is keyed by the
 doc's text and token boundaries, within a folder named after the encoder (name, weights
-fingerprint, layers, combination). A loaded pipeline has the cache off and computes the
+fingerprint, layers); it holds the pooled layers side by side, whatever `combine` is. A loaded pipeline has the cache off and computes the
 features itself, so it needs no cache to run; cached and live features are the same numbers.
 """
 import hashlib
@@ -23,6 +23,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import numpy
 import spacy
 from spacy.language import Language
+from spacy.attrs import IDX
 from spacy.tokens import Doc
 from thinc.api import Model
 from thinc.types import Floats2d
@@ -95,7 +96,7 @@ def torch_module(encoder: Model):
 
 def forward(model: Model, docs: List[Doc], is_train: bool):
     cache = _CACHES.get(model.id)
-    outputs: List[Optional[Floats2d]] = [None] * len(docs)
+    layers: List[Optional[Floats2d]] = [None] * len(docs)
     keys = [doc_key(doc) for doc in docs] if cache is not None else []
     missing = []
     for i, doc in enumerate(docs):
@@ -103,13 +104,14 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
         if found is None:
             missing.append(i)
         else:
-            outputs[i] = model.ops.asarray2f(found)
+            layers[i] = model.ops.asarray2f(found)
     if missing:
-        computed = compute_features(model, [docs[i] for i in missing])
+        computed = pooled_layers(model, [docs[i] for i in missing])
         for i, features in zip(missing, computed):
-            outputs[i] = features
+            layers[i] = features
             if cache is not None:
                 cache.put(keys[i], model.ops.to_numpy(features))
+    outputs = [combine_layers(model, features) for features in layers]
 
     def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
         return []  # frozen: no gradient for the encoder, nothing below it
@@ -117,10 +119,19 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
     return outputs, backprop
 
 
-def compute_features(model: Model, docs: List[Doc]) -> List[Floats2d]:
-    """Run the encoder (no gradient) and pool its chosen layers per spaCy token."""
+def combine_layers(model: Model, features: Floats2d) -> Floats2d:
+    """The output of one doc from its pooled layers side by side (what the cache holds)."""
+    if model.attrs["combine"] == "concat":
+        return features
+    n_layers = len(model.attrs["layers"])
+    return features.reshape(features.shape[0], n_layers, -1).mean(axis=1)
+
+
+def pooled_layers(model: Model, docs: List[Doc]) -> List[Floats2d]:
+    """Run the encoder (no gradient) and pool each chosen layer per spaCy token; the layers are
+    concatenated, (n_tokens, n_layers x hidden) per doc."""
     ops = model.ops
-    width = model.get_dim("nO")
+    width = hidden_width(model.layers[0]) * len(model.attrs["layers"])
     nonempty = [doc for doc in docs if len(doc)]
     data = iter(model.layers[0].predict(nonempty).doc_data if nonempty else [])
     outputs = []
@@ -130,11 +141,9 @@ def compute_features(model: Model, docs: List[Doc]) -> List[Floats2d]:
             continue
         trf_data = next(data)
         hidden = trf_data.model_output["hidden_states"]
-        layers = [ops.reshape2f(hidden[i], -1, hidden[i].shape[-1]) for i in model.attrs["layers"]]
-        wordpieces = ops.xp.hstack(layers) if model.attrs["combine"] == "concat" else sum(layers) / len(layers)
+        wordpieces = ops.xp.hstack([ops.reshape2f(hidden[i], -1, hidden[i].shape[-1]) for i in model.attrs["layers"]])
         align = trf_data.align
-        lengths = ops.asarray1i(align.lengths)
-        pooled = ops.reduce_mean(ops.asarray2f(wordpieces[align.data.ravel()]), lengths)
+        pooled = ops.reduce_mean(ops.asarray2f(wordpieces[align.data.ravel()]), ops.asarray1i(align.lengths))
         # A token without wordpieces (whitespace) gets zeros, not the NaN of an empty mean.
         pooled[ops.xp.asarray(align.lengths) == 0] = 0.0
         outputs.append(pooled)
@@ -143,7 +152,7 @@ def compute_features(model: Model, docs: List[Doc]) -> List[Floats2d]:
 
 def doc_key(doc: Doc) -> str:
     """The cache key of a doc: its text and where its tokens start."""
-    boundaries = ",".join(str(token.idx) for token in doc)
+    boundaries = ",".join(map(str, doc.to_array(IDX).tolist())) if len(doc) else ""
     return hashlib.blake2b(f"{doc.text}\x00{boundaries}".encode("utf8"), digest_size=16).hexdigest()
 
 
@@ -178,9 +187,10 @@ def _npy_bytes(array: numpy.ndarray) -> bytes:
 
 
 def encoder_fingerprint(model: Model) -> str:
-    """Which features a model computes: encoder name, its weights, layers and combination."""
+    """Which features a model caches: encoder name, its weights and the layers (the cache holds
+    the layers side by side, so one cache serves every `combine`)."""
     digest = hashlib.blake2b(digest_size=8)
-    digest.update(repr((model.attrs["name"], model.attrs["layers"], model.attrs["combine"])).encode("utf8"))
+    digest.update(repr((model.attrs["name"], model.attrs["layers"])).encode("utf8"))
     for tensor in list(torch_module(model.layers[0]).state_dict().values())[:4]:
         digest.update(tensor.detach().cpu().numpy().tobytes()[:65536])
     return digest.hexdigest()

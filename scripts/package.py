@@ -1,8 +1,11 @@
 """Package a trained fgen pipeline as ONE installable wheel that carries fgen's code.
 
     python scripts/package.py training/pipeline_cnn/model-best packages [--name fgen_pipeline] [--version 0.1.0]
-    pip install packages/en_fgen_pipeline-0.1.0-py3-none-any.whl      # in any environment
+    pip install packages/en_fgen_pipeline-0.1.0-py3-none-any.whl      # in a virtualenv of its own
     python -c "import spacy; nlp = spacy.load('en_fgen_pipeline'); print(nlp('...')._.links)"
+
+Not into the project's .venv: there the wheel's copy of `fgen` would shadow the editable install
+(edits to components/ ignored), so fgen refuses to import (components/install_check.py).
 
 `spacy package` builds the pipeline package; its `--code` option copies single modules next to
 the model, which breaks fgen's cross-module imports. Instead the `fgen` package itself (the
@@ -108,7 +111,8 @@ def main(
     wheels = list(output.glob(f"en_{name}-{version}-*.whl"))
     if len(wheels) != 1:
         msg.fail(f"{output}: expected one wheel for en_{name}-{version}, found {len(wheels)}", exits=1)
-    msg.good(f"Built {wheels[0]}", f"requirements: {', '.join(meta['requirements'])}")
+    msg.good(f"Built {wheels[0]}", f"requirements: {', '.join(meta['requirements'])}; "
+             "install it in a virtualenv of its own, not the project's .venv")
 
 
 if __name__ == "__main__":

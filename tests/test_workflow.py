@@ -1,12 +1,23 @@
 """`spacy project run all` end to end: the real project.yml commands on a tiny corpus, in a copy of
 the project (so nothing of the real corpus/, training/ or packages/ is touched), then a rerun
-that skips every step."""
+that skips every step, and an edit of a component that reruns the steps using it.
+
+The deps of every command are also checked statically: its script, the fgen modules that script
+imports (and, for commands that train or load a pipeline, the modules behind fgen's entry points),
+and every corpus/ or training/ file it reads as the output of another command."""
+import ast
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from typing import Dict, List, Set
+
+from weasel.util import load_project_config
 
 from .conftest import REPO, TEXT, V1_CATEGORIES, V1_VALUES, V2_CATEGORIES, V2_VALUES, mae_xml, v1_tags, v2_tags
 
@@ -36,22 +47,31 @@ def tiny_upstream_corpus(root: Path) -> Path:
 
 
 def project_copy(root: Path) -> Path:
-    """project.yml plus links to the code: the workflow writes only inside `root`."""
+    """project.yml, pyproject.toml and a copy of components/ (the commands' code deps, edited by
+    the test) plus links to configs/ and scripts/: the workflow writes only inside `root`. The
+    commands still import fgen from the editable install, i.e. the repository's components/."""
     root.mkdir()
-    shutil.copy(REPO / "project.yml", root / "project.yml")
+    for name in ("project.yml", "pyproject.toml"):
+        shutil.copy(REPO / name, root / name)
+    shutil.copytree(REPO / "components", root / "components", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("configs", "scripts"):
         (root / name).symlink_to(REPO / name)
     return root
 
 
-def run_all(project: Path, corpus: Path) -> subprocess.CompletedProcess:
+def run_all(project: Path, corpus: Path, *extra: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "spacy", "project", "run", "all", str(project),
            "--vars.local_corpus", str(corpus), "--vars.n_folds", "2", "--vars.dev_fraction", "0.25",
-           "--vars.train_steps", "10", "--vars.package_version", "0.0.1"]
+           "--vars.train_steps", "10", "--vars.package_version", "0.0.1", *extra]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=project, env=env, timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result
+
+
+def skipped(output: str) -> Set[str]:
+    """The commands weasel skipped ("Skipping 'NAME': nothing changed") in a run's output."""
+    return set(re.findall(r"Skipping '([^']+)': nothing changed", output))
 
 
 def test_all_workflow_runs_and_reruns_nothing(tmp_path: Path):
@@ -66,5 +86,103 @@ def test_all_workflow_runs_and_reruns_nothing(tmp_path: Path):
     gold = json.loads((project / "training/pipeline_cnn/metrics_links_gold_entities.json").read_text())
     assert {"ents_f", "values_f", "links_f"} <= set(dev["scores"]) and gold["entities"] == "gold"
     assert "pipeline_cnn" in (project / "training/pipeline_cnn/report/report.md").read_text()
+    steps = set(load_project_config(project)["workflows"]["all"])
     again = run_all(project, corpus)
-    assert again.stdout.count("Skipping") >= 9, again.stdout[-3000:]
+    assert skipped(again.stdout) == steps, again.stdout[-3000:]
+    # A changed component reruns what uses it: train and the steps after it, not the corpus steps.
+    # A dry run shows what `all` would rerun, without training again.
+    with (project / "components/pipeline/ner/ner_component.py").open("a", encoding="utf8") as file:
+        file.write("\n# edited by tests/test_workflow.py\n")
+    dry = run_all(project, corpus, "--dry")
+    assert skipped(dry.stdout) == {"corpus", "convert-v2", "convert-v1", "split", "stats", "agreement"}, dry.stdout[-3000:]
+    assert "spacy train configs/pipeline_cnn.cfg" in dry.stdout, dry.stdout[-3000:]
+
+
+# --- static check of project.yml's deps against the code ---------------------------------------
+
+PACKAGE = REPO / "components"  # the package `fgen`
+
+
+def counts_as_code(path: Path) -> bool:
+    """False for a package __init__.py holding only a docstring (project.yml leaves those out)."""
+    if path.name != "__init__.py":
+        return True
+    body = ast.parse(path.read_text(encoding="utf8")).body
+    return not (len(body) <= 1 and all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body))
+
+
+def module_file(name: str):
+    """components/ file of the fgen module `name` (fgen.a.b), or None (not fgen, or not a module)."""
+    parts = name.split(".")
+    if parts[0] != "fgen":
+        return None
+    base = PACKAGE.joinpath(*parts[1:])
+    return next((f for f in (base.with_suffix(".py"), base / "__init__.py") if f.is_file()), None)
+
+
+def fgen_imports(path: Path) -> Set[str]:
+    """fgen modules (and names that may be modules) imported anywhere in `path`, their parents too."""
+    package = ["fgen", *path.relative_to(PACKAGE).parent.parts] if PACKAGE in path.parents else []
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    names = {n for n in names if n.split(".")[0] == "fgen"}
+    return names | {".".join(n.split(".")[:i]) for n in names for i in range(1, n.count(".") + 1)}
+
+
+def code_deps(roots: List[Path]) -> Set[str]:
+    """The roots and every fgen file they import, transitively, as paths relative to the repo."""
+    seen: Set[Path] = set()
+    todo = list(roots)
+    while todo:
+        path = todo.pop()
+        if path not in seen:
+            seen.add(path)
+            todo.extend(f for f in map(module_file, fgen_imports(path)) if f is not None)
+    return {str(f.relative_to(REPO)) for f in seen if counts_as_code(f)}
+
+
+def entry_point_modules() -> List[Path]:
+    """The modules behind fgen's entry points: what `spacy train`/`spacy.load` import for a config."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf8"))["project"]
+    return [module_file(ref.split(":")[0]) for group in project["entry-points"].values() for ref in group.values()]
+
+
+def path_args(script: List[str]) -> Set[str]:
+    """corpus/ and training/ paths on a command's command lines (NAME=PATH arguments included)."""
+    args = (arg.split("=")[-1] for line in script for arg in shlex.split(line))
+    return {arg.rstrip("/") for arg in args if arg.startswith(("corpus/", "training/"))}
+
+
+def within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder + "/")
+
+
+def test_deps_name_the_code_and_the_files_each_command_reads():
+    commands = load_project_config(REPO)["commands"]
+    outputs = {out for cmd in commands for out in cmd.get("outputs", [])}
+    problems: Dict[str, List[str]] = {}
+    for cmd in commands:
+        deps, outs = set(cmd.get("deps", [])), set(cmd.get("outputs", []))
+        scripts = sorted({arg for line in cmd["script"] for arg in shlex.split(line) if arg.startswith("scripts/")})
+        roots = [REPO / s for s in scripts]
+        if any("spacy train" in line for line in cmd["script"]) or any("model-best" in d or d.startswith("configs/") for d in deps):
+            roots += entry_point_modules()
+        needed = code_deps(roots)
+        if "scripts/package.py" in scripts:  # the wheel carries every module and pyproject.toml's metadata
+            needed |= {str(f.relative_to(REPO)) for f in PACKAGE.rglob("*.py") if counts_as_code(f)} | {"pyproject.toml"}
+        missing = [f"code dep {path}" for path in sorted(needed - deps)]
+        missing += [f"dep {dep} is no command's output" for dep in sorted(deps)
+                    if dep.startswith(("corpus/", "training/")) and not any(within(dep, out) for out in outputs)]
+        missing += [f"reads {arg}, not among deps or outputs" for arg in sorted(path_args(cmd["script"]))
+                    if not any(within(path, arg) for path in deps | outs)]
+        if missing:
+            problems[cmd["name"]] = missing
+    assert not problems, "project.yml, add to the commands' deps/outputs:\n" + json.dumps(problems, indent=1)

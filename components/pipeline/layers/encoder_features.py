@@ -124,7 +124,7 @@ def combine_layers(model: Model, features: Floats2d) -> Floats2d:
     if model.attrs["combine"] == "concat":
         return features
     n_layers = len(model.attrs["layers"])
-    return features.reshape(features.shape[0], n_layers, -1).mean(axis=1)
+    return features.reshape(features.shape[0], n_layers, features.shape[1] // n_layers).mean(axis=1)
 
 
 def pooled_layers(model: Model, docs: List[Doc]) -> List[Floats2d]:

@@ -91,8 +91,9 @@ def test_overfits_with_the_cache_on_and_round_trips(trained, tmp_path):
            [[(e.start_char, e.end_char, e.label_, e._.confidence) for e in d.ents] for d in docs]
 
 
-def test_cached_and_live_features_are_equal(tiny_bert, tmp_path):
-    nlp = make_nlp(tiny_bert)
+@pytest.mark.parametrize("combine", ["concat", "mean"])
+def test_cached_and_live_features_are_equal(tiny_bert, tmp_path, combine):
+    nlp = make_nlp(tiny_bert, combine=combine)
     nlp.initialize()
     docs = [nlp.make_doc(TEXT), nlp.make_doc("Knockdown of ZNNT1.  HeLa"), nlp.make_doc("")]
     (model,) = feature_models(nlp)

@@ -213,8 +213,8 @@ def test_scorer_exact_numbers():
     assert scores["values_f"] == pytest.approx(1 / 3)
     assert scores["values_acc"] == pytest.approx(1 / 2)
     per_type = scores["values_per_type"]
-    assert per_type[PA] == pytest.approx({"p": 0.5, "r": 1.0, "f": 2 / 3})
-    assert per_type[PH] == pytest.approx({"p": 0.0, "r": 0.0, "f": 0.0})
+    assert per_type[PA] == pytest.approx({"p": 0.5, "r": 1.0, "f": 2 / 3, "acc": 1.0})
+    assert per_type[PH] == pytest.approx({"p": 0.0, "r": 0.0, "f": 0.0, "acc": 0.0})
     nothing = score_values([Example(empty, empty.copy())])
     assert nothing["values_f"] is None and nothing["values_acc"] is None
 

@@ -1,10 +1,17 @@
 """Shared fixtures: a tiny corpus on disk, shaped like the upstream one, written by the tests."""
+import contextlib
+import importlib.util
 import json
 import os
+import sys
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from types import ModuleType
+from typing import Any, Dict, Iterator
 
 import pytest
+from typer.testing import CliRunner
 
 import fgen  # noqa: F401  registers the Doc extensions
 from fgen.corpus.schemes import load_scheme
@@ -155,3 +162,50 @@ def v2_scheme(tiny_corpus: Path):
 @pytest.fixture
 def v1_scheme(tiny_corpus: Path):
     return load_scheme(tiny_corpus, "v1")
+
+
+# ---------------------------------------------------------------- scripts run in this process
+
+
+@dataclass
+class ScriptResult:
+    """What `subprocess.run([python, script, *args], capture_output=True, text=True)` gives the tests."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+_SCRIPT_MODULES: Dict[str, ModuleType] = {}
+
+
+def script_module(name: str) -> ModuleType:
+    """scripts/NAME.py imported as a module (once per test process)."""
+    if name not in _SCRIPT_MODULES:
+        spec = importlib.util.spec_from_file_location(f"fgen_test_script_{name}", REPO / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _SCRIPT_MODULES[name] = module
+    return _SCRIPT_MODULES[name]
+
+
+def run_script(name: str, *args: Any) -> ScriptResult:
+    """Run the typer CLI of scripts/NAME.py in this process with typer's CliRunner, as
+    `python scripts/NAME.py ARGS` from the repository root would run (sys.argv and the working
+    directory set alike), without the seconds a fresh interpreter spends importing spaCy and torch.
+    Exit code, stdout and stderr come back as from a subprocess; an uncaught exception (exit 1 in a
+    real process) is appended to stderr as its traceback. Tests about a fresh process itself (entry
+    points, the `__main__` block's exit code) still start one."""
+    module = script_module(name)
+    argv = [str(arg) for arg in args]
+    saved_argv = sys.argv
+    sys.argv = [str(Path("scripts") / f"{name}.py"), *argv]
+    try:
+        with contextlib.chdir(REPO):
+            result = CliRunner().invoke(module.app, argv, prog_name=f"{name}.py")
+    finally:
+        sys.argv = saved_argv
+    stderr = result.stderr
+    if result.exc_info is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(*result.exc_info))
+    return ScriptResult(result.exit_code, result.stdout, stderr)

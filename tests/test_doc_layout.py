@@ -17,6 +17,13 @@ V2_FILE = "raw_data/V2 Marked and Linked Entities/1_PMID111111.txt_CC2.xml"
 V1_FILE = "raw_data/Marked and Linked Entities/1_PMID111111.txt_CC.xml"
 
 
+@pytest.fixture(scope="module")
+def nlp():
+    """fgen's tokenizer, made once: make_nlp takes about a second (setting the tokenizer's affix
+    rules reloads its special cases), and the tests here only run it, none changes it."""
+    return make_nlp()
+
+
 @pytest.mark.parametrize(
     "text,expected",
     [
@@ -27,12 +34,11 @@ V1_FILE = "raw_data/Marked and Linked Entities/1_PMID111111.txt_CC.xml"
         ("PP242-induced", ["PP242", "-", "induced"]),
     ],
 )
-def test_tokenizer_rules(text, expected):
-    assert [t.text for t in make_nlp()(text)] == expected
+def test_tokenizer_rules(nlp, text, expected):
+    assert [t.text for t in nlp(text)] == expected
 
 
-def test_tokenizer_rules_survive_serialization(tmp_path):
-    nlp = make_nlp()
+def test_tokenizer_rules_survive_serialization(nlp, tmp_path):
     nlp.to_disk(tmp_path / "nlp")
     loaded = spacy.load(tmp_path / "nlp")
     assert [t.text for t in loaded("(DEN)-induced and/or")] == ["(", "DEN", ")", "-", "induced", "and", "/", "or"]
@@ -55,8 +61,7 @@ def test_customize_callback_is_registered():
         ("a   b", 3, 4, " "),  # inside a run of spaces
     ],
 )
-def test_forced_splits_keep_text_and_offsets(text, start, end, piece):
-    nlp = make_nlp()
+def test_forced_splits_keep_text_and_offsets(nlp, text, start, end, piece):
     doc, bad_starts, bad_ends = tokenize_at_boundaries(nlp, text, {start}, {end})
     assert doc.text == text
     span = doc.char_span(start, end)
@@ -64,19 +69,18 @@ def test_forced_splits_keep_text_and_offsets(text, start, end, piece):
     assert bad_starts | bad_ends
 
 
-def test_no_forced_split_when_aligned():
-    nlp = make_nlp()
+def test_no_forced_split_when_aligned(nlp):
     doc, bad_starts, bad_ends = tokenize_at_boundaries(nlp, "knockdown of ATG12", {0}, {18})
     assert not bad_starts and not bad_ends and len(doc) == 3
 
 
-def _v2_doc(tiny_corpus, v2_scheme):
+def _v2_doc(nlp, tiny_corpus, v2_scheme):
     record = read_mae(tiny_corpus / V2_FILE, v2_scheme)
-    return mae_to_doc(make_nlp(), record, v2_scheme, {"pmid": "111111", "scheme": "v2", "links_annotated": True}).doc
+    return mae_to_doc(nlp, record, v2_scheme, {"pmid": "111111", "scheme": "v2", "links_annotated": True}).doc
 
 
-def test_v2_doc_layout(tiny_corpus, v2_scheme):
-    doc = _v2_doc(tiny_corpus, v2_scheme)
+def test_v2_doc_layout(nlp, tiny_corpus, v2_scheme):
+    doc = _v2_doc(nlp, tiny_corpus, v2_scheme)
     assert doc.text == TEXT
     assert len(doc.spans[SPAN_KEY]) == 10
     assert [(e.text, e.label_, e.kb_id_) for e in doc.ents][:2] == [
@@ -96,9 +100,9 @@ def test_v2_doc_layout(tiny_corpus, v2_scheme):
     assert doc._.provenance["root_tag"] == "Genomics_ConceptTask"
 
 
-def test_v1_discontinuous_and_overlapping(tiny_corpus, v1_scheme):
+def test_v1_discontinuous_and_overlapping(nlp, tiny_corpus, v1_scheme):
     record = read_mae(tiny_corpus / V1_FILE, v1_scheme)
-    doc = mae_to_doc(make_nlp(), record, v1_scheme, {"scheme": "v1"}).doc
+    doc = mae_to_doc(nlp, record, v1_scheme, {"scheme": "v1"}).doc
     fragments = [s for s in doc.spans[SPAN_KEY] if s.id_ == "E0"]
     assert [s.text for s in fragments] == ["attenuates", "autophagy"]
     assert fragments[0].kb_id_ == "autophagy|decreases"
@@ -110,12 +114,12 @@ def test_v1_discontinuous_and_overlapping(tiny_corpus, v1_scheme):
 
 
 @pytest.mark.parametrize("which", ["v2", "v1"])
-def test_docbin_round_trip_exact(tiny_corpus, v2_scheme, v1_scheme, which):
+def test_docbin_round_trip_exact(nlp, tiny_corpus, v2_scheme, v1_scheme, which):
     scheme, path = (v2_scheme, V2_FILE) if which == "v2" else (v1_scheme, V1_FILE)
     record = read_mae(tiny_corpus / path, scheme)
-    doc = mae_to_doc(make_nlp(), record, scheme, {"scheme": which}).doc
+    doc = mae_to_doc(nlp, record, scheme, {"scheme": which}).doc
     data = DocBin(store_user_data=True, docs=[doc]).to_bytes()
-    loaded = list(DocBin().from_bytes(data).get_docs(make_nlp().vocab))[0]
+    loaded = list(DocBin().from_bytes(data).get_docs(spacy.blank("en").vocab))[0]  # a fresh vocab
     back = doc_to_mae(loaded, scheme)
     assert back.text == record.text
     assert sorted((e.id, e.label, e.fragments, e.values) for e in back.entities) == sorted(
@@ -125,8 +129,8 @@ def test_docbin_round_trip_exact(tiny_corpus, v2_scheme, v1_scheme, which):
     assert loaded._.provenance == {"scheme": which, "root_tag": "Genomics_ConceptTask"}
 
 
-def test_links_readable_after_importing_fgen_only(tiny_corpus, v2_scheme, tmp_path):
-    doc = _v2_doc(tiny_corpus, v2_scheme)
+def test_links_readable_after_importing_fgen_only(nlp, tiny_corpus, v2_scheme, tmp_path):
+    doc = _v2_doc(nlp, tiny_corpus, v2_scheme)
     DocBin(store_user_data=True, docs=[doc]).to_disk(tmp_path / "one.spacy")
     code = (
         "import fgen, spacy\n"
@@ -138,8 +142,7 @@ def test_links_readable_after_importing_fgen_only(tiny_corpus, v2_scheme, tmp_pa
     assert out.split() == ["2", "autophagy", "111111"]
 
 
-def test_predicted_doc_exports_with_fresh_ids(v2_scheme):
-    nlp = make_nlp()
+def test_predicted_doc_exports_with_fresh_ids(nlp, v2_scheme):
     doc = nlp("Knockdown of ATG12 inhibits migration of UM cells.")
     pa, eff, ph, ctx = Span(doc, 0, 3, "PERTURBING_ACTION", kb_id="rnai/knockdown"), Span(doc, 3, 4, "EFFECT", kb_id="negative"), Span(doc, 4, 5, "PHENOTYPE", kb_id="migration"), Span(doc, 6, 8, "CONTEXT", kb_id="cells")
     doc.ents = [pa, eff, ph, ctx]
@@ -150,8 +153,7 @@ def test_predicted_doc_exports_with_fresh_ids(v2_scheme):
     assert record.links[0].members == {"PERTURBING_ACTION": "P0", "EFFECT": "E0", "PHENOTYPE": "PH0", "CONTEXT": "C0"}
 
 
-def test_set_links_rejects_foreign_spans():
-    nlp = make_nlp()
+def test_set_links_rejects_foreign_spans(nlp):
     doc, other = nlp("a b"), nlp("a b")
     with pytest.raises(ValueError, match="another Doc"):
         set_links(doc, [{"EFFECT": other[0:1]}])
@@ -159,10 +161,10 @@ def test_set_links_rejects_foreign_spans():
         set_links(doc, [{"EFFECT": doc[0:1]}], scores=[0.1, 0.2])
 
 
-def test_empty_doc(v2_scheme):
+def test_empty_doc(nlp, v2_scheme):
     from fgen.corpus.mae import MaeDocument
 
-    doc = mae_to_doc(make_nlp(), MaeDocument(""), v2_scheme, {}).doc
+    doc = mae_to_doc(nlp, MaeDocument(""), v2_scheme, {}).doc
     assert len(doc) == 0 and doc._.links == [] and list(doc.ents) == []
     assert doc_to_mae(doc, v2_scheme).entities == []
     assert isinstance(doc, Doc)

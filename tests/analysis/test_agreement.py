@@ -1,4 +1,7 @@
-"""Agreement metrics on tiny hand-made MAE files, the CLI, and (marked `corpus`) the real HZ vs CC2 set."""
+"""Agreement metrics on tiny hand-made MAE files, the CLI, and (marked `corpus`) the real HZ vs CC2 set.
+
+The CLI runs in this process (conftest.run_script); one failure is checked on a real process too,
+for the exit code the script's `__main__` block gives."""
 import json
 import subprocess
 import sys
@@ -19,6 +22,8 @@ from fgen.analysis.agreement import (
 )
 from fgen.corpus.mae import MaeDocument, MaeEntity, MaeLink, mae_to_string, read_mae
 from fgen.corpus.schemes import Scheme, load_scheme, scheme_from_definitions
+
+from ..conftest import run_script
 
 REPO = Path(__file__).parents[2]
 CORPUS = Path(__file__).parents[3] / "shared" / "fgen-corpus"
@@ -193,7 +198,11 @@ def write_folders(tmp_path: Path, scheme: Scheme) -> Tuple[Path, Path, Path]:
     return defs, folder_a, folder_b
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
+def run_cli(*args: str):
+    return run_script("agreement", *args)
+
+
+def run_cli_process(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(REPO / "scripts" / "agreement.py"), *args], capture_output=True, text=True, cwd=REPO)
 
 
@@ -217,7 +226,7 @@ def test_cli_bad_file(tmp_path, scheme):
     bad = folder_b / "3_PMID34567.txt_CC2.xml"
     bad.write_text("<Genomics_ConceptTask><TEXT>")
     out = tmp_path / "agreement.md"
-    proc = run_cli(str(folder_a), str(folder_b), "--definitions", str(defs), "--output", str(out))
+    proc = run_cli_process(str(folder_a), str(folder_b), "--definitions", str(defs), "--output", str(out))
     assert proc.returncode == 1
     assert f"{bad}: malformed XML" in proc.stdout + proc.stderr
     assert not out.exists()

@@ -1,6 +1,5 @@
-"""Corpus statistics on tiny hand-built Docs, the encoder name resolution and the report CLI."""
-import subprocess
-import sys
+"""Corpus statistics on tiny hand-built Docs, the encoder name resolution and the report CLI
+(run in this process: conftest.run_script)."""
 from collections import Counter
 from pathlib import Path
 from typing import List, Tuple
@@ -21,7 +20,8 @@ from fgen.analysis.corpus_stats import (
 )
 from fgen.doc_layout import SPAN_KEY, set_links
 
-REPO = Path(__file__).resolve().parents[2]
+from ..conftest import run_script
+
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "nothing", "here", ".", "kno", "##ck"]
 
 # (start token, end token, label, kb_id, entity id)
@@ -175,11 +175,7 @@ def test_cli_writes_report_and_plots(tmp_path, docs):
     corpus = tmp_path / "tiny.spacy"
     DocBin(store_user_data=True, docs=docs).to_disk(corpus)
     out = tmp_path / "docs" / "corpus.md"
-    result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "stats.py"), f"tiny={corpus}", "--output", str(out),
-         "--img-dir", str(tmp_path / "docs" / "img"), "--tokenizer", str(tmp_path / "tok")],
-        capture_output=True, text=True, cwd=REPO,
-    )
+    result = run_script("stats", f"tiny={corpus}", "--output", out, "--img-dir", tmp_path / "docs" / "img", "--tokenizer", tmp_path / "tok")
     assert result.returncode == 0, result.stderr + result.stdout
     report = out.read_text(encoding="utf8")
     assert "python scripts/stats.py" in report and "| docs | 3 |" in report

@@ -1,5 +1,6 @@
 """fgen.annotate.run_loop and scripts/annotate.py: readers with good and bad records, every output
-format, the journal (interruption, resume, truncated entries), and one CLI run end to end.
+format, the journal (interruption, resume, truncated entries), and one CLI run end to end (a real
+process, which finds the test component only through --code; its failures run in this process).
 
 The pipeline is built here: an entity_ruler plus `annotate_test_fgen`, which adds values,
 confidences and one scored statement when all four categories occur. This module is imported by
@@ -426,6 +427,12 @@ def run_cli(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "scripts/annotate.py", *map(str, args)], capture_output=True, text=True, cwd=REPO)
 
 
+def run_cli_here(*args):
+    from tests.conftest import run_script  # here: --code imports this module as a file, not from the tests package
+
+    return run_script("annotate", *args)
+
+
 def test_cli_end_to_end(model_dir, tmp_path):
     source = write_jsonl_input(tmp_path / "in.jsonl", [{"id": "a", "text": LINKED}, "{broken", {"id": "b", "text": PLAIN}])
     out = tmp_path / "out.jsonl"
@@ -436,8 +443,8 @@ def test_cli_end_to_end(model_dir, tmp_path):
     assert "Annotated 2 docs; skipped 1; wrote 2 docs to" in result.stdout and "docs/s" in result.stderr
     rows = read_output(out)
     assert [r["id"] for r in rows] == ["a", "b"] and rows[0]["links"][0]["score"] == LINK_SCORE
-    result = run_cli(model_dir, tmp_path / "missing.txt", out)
+    result = run_cli_here(model_dir, tmp_path / "missing.txt", out)
     assert result.returncode == 1 and f"{tmp_path / 'missing.txt'}: no such file or folder" in result.stdout
-    result = run_cli(tmp_path / "no_model", source, tmp_path / "out2.jsonl")
+    result = run_cli_here(tmp_path / "no_model", source, tmp_path / "out2.jsonl")
     assert result.returncode == 1 and f"{tmp_path / 'no_model'}: cannot load the pipeline" in result.stdout
     assert not (tmp_path / "out2.jsonl").exists() and not journal_path(tmp_path / "out2.jsonl").exists()

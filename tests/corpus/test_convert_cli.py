@@ -1,4 +1,7 @@
-"""scripts/convert.py and scripts/export_mae.py end to end, with good and bad input."""
+"""scripts/convert.py and scripts/export_mae.py end to end, with good and bad input.
+
+The CLIs run in this process (conftest.run_script); one usage error of each script is checked
+on a real process too, for the exit code its `__main__` block gives."""
 import json
 import shutil
 import subprocess
@@ -10,15 +13,19 @@ from spacy.tokens import DocBin
 
 from fgen.corpus.mae import read_mae
 
-from ..conftest import REPO, TEXT, mae_xml, v2_tags
+from ..conftest import REPO, TEXT, mae_xml, run_script, v2_tags
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO)
 
 
-def convert(*args) -> subprocess.CompletedProcess:
-    return run(str(REPO / "scripts" / "convert.py"), *map(str, args))
+def convert(*args):
+    return run_script("convert", *args)
+
+
+def export_mae(*args):
+    return run_script("export_mae", *args)
 
 
 def load(path: Path):
@@ -91,7 +98,8 @@ def test_skip_invalid_writes_valid_docs(tiny_corpus, tmp_path):
 
 
 def test_usage_errors(tiny_corpus, tmp_path):
-    assert convert(tmp_path / "missing", tmp_path / "o.spacy").returncode == 2
+    # a real process, for the exit code of the script's __main__ block
+    assert run(str(REPO / "scripts" / "convert.py"), str(tmp_path / "missing"), str(tmp_path / "o.spacy")).returncode == 2
     assert convert(tiny_corpus / "raw_data", tmp_path / "o.json").returncode == 2
     result = convert(tmp_path, tmp_path / "o.spacy")  # no definition files above an empty folder
     assert result.returncode == 2 and "--definitions" in result.stdout
@@ -100,7 +108,7 @@ def test_usage_errors(tiny_corpus, tmp_path):
 def test_export_reproduces_the_original_files(tiny_corpus, tmp_path, v2_scheme):
     raw = tiny_corpus / "raw_data"
     assert convert(*sorted(raw.glob("V2*")), tmp_path / "v2.spacy").returncode == 0
-    result = run(str(REPO / "scripts" / "export_mae.py"), str(tmp_path / "v2.spacy"), str(tmp_path / "mae"), "--definitions", str(tiny_corpus))
+    result = export_mae(tmp_path / "v2.spacy", tmp_path / "mae", "--definitions", tiny_corpus)
     assert result.returncode == 0, result.stdout + result.stderr
     for path in sorted(raw.glob("V2*/*.xml")):
         original, exported = read_mae(path, v2_scheme), read_mae(tmp_path / "mae" / path.name, v2_scheme)
@@ -112,7 +120,7 @@ def test_export_reproduces_the_original_files(tiny_corpus, tmp_path, v2_scheme):
 def test_export_of_v1_uses_the_docs_scheme(tiny_corpus, tmp_path, v1_scheme):
     raw = tiny_corpus / "raw_data"
     assert convert(raw / "Marked and Linked Entities", tmp_path / "v1.spacy", "--scheme", "v1").returncode == 0
-    result = run(str(REPO / "scripts" / "export_mae.py"), str(tmp_path / "v1.spacy"), str(tmp_path / "mae"), "--definitions", str(tiny_corpus))
+    result = export_mae(tmp_path / "v1.spacy", tmp_path / "mae", "--definitions", tiny_corpus)
     assert result.returncode == 0, result.stdout + result.stderr
     original = read_mae(raw / "Marked and Linked Entities" / "1_PMID111111.txt_CC.xml", v1_scheme)
     exported = read_mae(tmp_path / "mae" / "1_PMID111111.txt_CC.xml", v1_scheme)
@@ -123,6 +131,7 @@ def test_export_of_v1_uses_the_docs_scheme(tiny_corpus, tmp_path, v1_scheme):
 def test_export_rejects_a_file_that_is_no_docbin(tiny_corpus, tmp_path):
     bad = tmp_path / "bad.spacy"
     bad.write_bytes(b"not a docbin")
+    # a real process, for the exit code of the script's __main__ block
     result = run(str(REPO / "scripts" / "export_mae.py"), str(bad), str(tmp_path / "mae"), "--definitions", str(tiny_corpus))
     assert result.returncode == 1
     assert f"{bad}: not a readable DocBin" in result.stdout

@@ -49,6 +49,19 @@ def nlp():
     return make_nlp()
 
 
+@pytest.fixture(scope="module")
+def converted(nlp):
+    """convert_paths of a scheme's folders, run once per scheme for the tests that read the result."""
+    results = {}
+
+    def convert(scheme_name):
+        if scheme_name not in results:
+            results[scheme_name] = convert_paths(_inputs(scheme_name), load_scheme(REAL_CORPUS, scheme_name), nlp)
+        return results[scheme_name]
+
+    return convert
+
+
 @pytest.mark.parametrize("key,scheme_name", [("v2", "v2"), ("v1", "v1"), ("iaa", "v2")])
 def test_every_file_round_trips_exactly(nlp, key, scheme_name):
     scheme = load_scheme(REAL_CORPUS, scheme_name)
@@ -58,7 +71,7 @@ def test_every_file_round_trips_exactly(nlp, key, scheme_name):
     for path in files:
         record = read_mae(path, scheme)
         doc = mae_to_doc(nlp, record, scheme, {"source": path.name}).doc
-        loaded = next(DocBin(store_user_data=True, docs=[doc]).from_bytes(DocBin(store_user_data=True, docs=[doc]).to_bytes()).get_docs(vocab))
+        loaded = next(DocBin(store_user_data=True).from_bytes(DocBin(store_user_data=True, docs=[doc]).to_bytes()).get_docs(vocab))
         back = doc_to_mae(loaded, scheme)
         assert back.text == record.text, path
         assert _entity_key(back) == _entity_key(record), path
@@ -69,8 +82,8 @@ def test_every_file_round_trips_exactly(nlp, key, scheme_name):
 
 
 @pytest.mark.parametrize("scheme_name", ["v2", "v1"])
-def test_corpus_counts(nlp, scheme_name):
-    result = convert_paths(_inputs(scheme_name), load_scheme(REAL_CORPUS, scheme_name), nlp)
+def test_corpus_counts(converted, scheme_name):
+    result = converted(scheme_name)
     files, docs, spans, links, linked_docs = EXPECTED[scheme_name]
     assert not result.errors
     assert result.n_files == files and len(result.docs) == docs
@@ -84,8 +97,8 @@ def test_corpus_counts(nlp, scheme_name):
     assert {issue.kind for _, issue in result.forced_spans} <= {"whitespace edge", "inside a word"}
 
 
-def test_v2_entities_never_overlap(nlp):
-    result = convert_paths(_inputs("v2"), load_scheme(REAL_CORPUS, "v2"), nlp)
+def test_v2_entities_never_overlap(converted):
+    result = converted("v2")
     assert all(len(d.ents) == len(d.spans["fgen"]) for d in result.docs)
     labels = Counter(s.label_ for d in result.docs for s in d.spans["fgen"])
     assert set(labels) == {"PERTURBING_ACTION", "CONTEXT", "EFFECT", "PHENOTYPE"}

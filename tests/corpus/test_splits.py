@@ -1,4 +1,7 @@
-"""Tests of fgen.corpus.splits and scripts/split.py on tiny hand-made Docs (plus one real-corpus check)."""
+"""Tests of fgen.corpus.splits and scripts/split.py on tiny hand-made Docs (plus one real-corpus check).
+
+The CLIs run in this process (conftest.run_script); one usage error is checked on a real process
+too, for the exit code the script's `__main__` block gives."""
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +15,8 @@ from spacy.tokens import Doc, DocBin
 import fgen  # noqa: F401  registers the Doc extensions
 from fgen.doc_layout import SPAN_KEY, set_links
 from fgen.corpus.splits import LinkDocs, build_manifest, group_key, make_folds, make_groups, plan_splits, write_splits
+
+from ..conftest import run_script
 
 ROOT = Path(__file__).parents[2]
 SPLIT_SCRIPT = ROOT / "scripts" / "split.py"
@@ -64,7 +69,11 @@ def read(path: Path) -> List[Doc]:
     return list(DocBin().from_disk(path).get_docs(nlp.vocab))
 
 
-def run_split(input_path: Path, output: Path, *args: str) -> subprocess.CompletedProcess:
+def run_split(input_path: Path, output: Path, *args: str):
+    return run_script("split", input_path, output, *args)
+
+
+def run_split_process(input_path: Path, output: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, str(SPLIT_SCRIPT), str(input_path), str(output), *args]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
 
@@ -198,7 +207,7 @@ def test_cli_refuses_foreign_folder(tmp_path):
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "keep.txt").write_text("mine")
-    result = run_split(source, foreign)
+    result = run_split_process(source, foreign)  # a real process, for the exit code of the __main__ block
     assert result.returncode == 2 and "refusing" in result.stdout
     assert [p.name for p in foreign.iterdir()] == ["keep.txt"]
 
@@ -221,8 +230,7 @@ def test_real_v2_corpus_split(tmp_path):
     if not all(f.is_dir() for f in folders):
         pytest.skip(f"real corpus not found under {raw}")
     converted = tmp_path / "v2.spacy"
-    cmd = [sys.executable, str(ROOT / "scripts" / "convert.py"), *map(str, folders), str(converted), "--scheme", "v2"]
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    result = run_script("convert", *folders, converted, "--scheme", "v2")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     result = run_split(converted, tmp_path / "splits", "--seed", "0")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

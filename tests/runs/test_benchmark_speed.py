@@ -1,6 +1,7 @@
 """scripts/benchmark_speed.py: data readers, options, the report table and the CLI end to end on a
-tiny untrained pipeline (one fresh process per setting, so the CLI runs are kept to a few)."""
-import importlib.util
+tiny untrained pipeline (one fresh process per setting, so the CLI runs are kept to a few, with one
+setting each). The CLI runs in this process (conftest.run_script); one failure is checked on a real
+process too, for the exit code the script's `__main__` block gives."""
 import json
 import subprocess
 import sys
@@ -10,23 +11,20 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from ..conftest import REPO
+from ..conftest import REPO, run_script, script_module
 
 SCRIPT = REPO / "scripts" / "benchmark_speed.py"
 TEXTS = [f"Knockdown of ATG{i} in UM cells inhibits tumorigenesis." for i in range(6)]
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("benchmark_speed", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+bench = script_module("benchmark_speed")  # the module the in-process CLI runs
 
 
-bench = _module()
+def _run(*args: str):
+    return run_script("benchmark_speed", *args)
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
+def _run_process(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, cwd=REPO)
 
 
@@ -120,7 +118,7 @@ def test_cli_measures_writes_json_and_replaces_report_section(tmp_path, tiny_mod
     txt.write_text("\n".join(TEXTS) + "\n", encoding="utf8")
     report, output = tmp_path / "benchmarks.md", tmp_path / "out" / "speed.json"
     report.write_text("# Benchmarks\n\nEarlier section.\n", encoding="utf8")
-    args = ["--batch-sizes", "1,4", "--n-process", "1", "--repeats", "1", "--report", report, "--output", output]
+    args = ["--batch-sizes", "4", "--n-process", "1", "--repeats", "1", "--report", report, "--output", output]
 
     run = _run(tiny_model, txt, *args)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -131,7 +129,7 @@ def test_cli_measures_writes_json_and_replaces_report_section(tmp_path, tiny_mod
     assert out["model"]["pipeline"] == ["sentencizer"]
     assert out["data"]["texts"] == len(TEXTS) and out["data"]["words"] == 9 * len(TEXTS)
     assert out["gpu_id"] == -1 and out["gpu_name"] is None and out["repeats"] == 1
-    assert [(r["batch_size"], r["n_process"]) for r in out["results"]] == [(1, 1), (4, 1)]
+    assert [(r["batch_size"], r["n_process"]) for r in out["results"]] == [(4, 1)]
     for r in out["results"]:
         assert r["skipped"] is None and r["docs"] == len(TEXTS) and r["words"] == 9 * len(TEXTS)
         assert len(r["words_per_second"]) == len(r["docs_per_second"]) == len(r["seconds"]) == 1
@@ -157,7 +155,7 @@ def test_cli_measures_writes_json_and_replaces_report_section(tmp_path, tiny_mod
 
 def test_cli_bad_data_or_model_exit_1(tmp_path, tiny_model):
     missing = tmp_path / "nope.jsonl"
-    run = _run(tiny_model, missing, "--report", tmp_path / "r.md")
+    run = _run_process(tiny_model, missing, "--report", tmp_path / "r.md")  # a real process: its exit code
     assert run.returncode == 1
     assert f"{missing}: no such file" in run.stdout + run.stderr
     assert not (tmp_path / "r.md").exists()

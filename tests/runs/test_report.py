@@ -1,6 +1,9 @@
 """scripts/report.py: two tiny training runs compared in one report (markdown + PNGs, value
 confusion with --data), a run folder without a log, and cross-validation results.json files of
 both benchmark shapes (fabricated, shape-correct) as mean ± std tables.
+
+scripts/report.py runs in this process (conftest.run_script), but for one failure checked on a
+real process too, for the exit code the script's `__main__` block gives.
 """
 import json
 import shutil
@@ -12,26 +15,35 @@ import pytest
 from fgen.runs.run_logger import HISTORY_ENV
 from fgen.runs.run_report import load_input
 
-from ..conftest import REPO
-from ..test_train_smoke import corpus, run, train  # noqa: F401  corpus: the module-scoped tiny corpus fixture
+from ..conftest import REPO, run_script
+from ..test_train_smoke import train
 
 REPORT = REPO / "scripts" / "report.py"
 
 
+def report(*args):
+    result = run_script("report", *args)
+    assert result.returncode == 0, f"{args}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
 @pytest.fixture(scope="module")
-def two_runs(corpus, tmp_path_factory):  # noqa: F811
-    """The whole pipeline and the NER-only config, 10 steps each, recorded in one history."""
+def two_runs(logged_ner_run, tmp_path_factory):
+    """The whole pipeline and the NER-only config, 10 steps each, recorded in one history: the
+    pipeline trained here, the NER run shared with test_run_history (conftest.logged_ner_run,
+    trained alone into its own history, whose record is appended here)."""
     root = tmp_path_factory.mktemp("report_runs")
-    env = {HISTORY_ENV: str(root / "runs.jsonl")}
-    train("pipeline_cnn.cfg", root / "pipeline_run", corpus / "train.spacy", env=env)
-    train("ner_cnn.cfg", root / "ner_run", corpus / "train.spacy", env=env)
+    history = root / "runs.jsonl"
+    train("pipeline_cnn.cfg", root / "pipeline_run", logged_ner_run["corpus"] / "train.spacy", env={HISTORY_ENV: str(history)})
+    with history.open("a", encoding="utf8") as file:
+        file.write(logged_ner_run["history"].read_text(encoding="utf8"))
     return root
 
 
-def test_report_compares_two_runs(two_runs, corpus, tmp_path):  # noqa: F811
+def test_report_compares_two_runs(two_runs, corpus, tmp_path):
     out = tmp_path / "report"
     # one run by folder, one by its name in the history
-    run(REPORT, two_runs / "pipeline_run", "ner_run", "--history", two_runs / "runs.jsonl", "--output", out,
+    report(two_runs / "pipeline_run", "ner_run", "--history", two_runs / "runs.jsonl", "--output", out,
         "--title", "Two runs", "--data", corpus / "train.spacy")
     text = (out / "report.md").read_text(encoding="utf8")
     assert text.startswith("# Two runs")
@@ -48,11 +60,11 @@ def test_report_compares_two_runs(two_runs, corpus, tmp_path):  # noqa: F811
     assert not list(out.glob(".*.tmp"))  # written atomically
 
 
-def test_run_folder_without_log(two_runs, tmp_path):
+def test_run_folder_without_log(logged_ner_run, tmp_path):
     run_dir = tmp_path / "copied"
-    shutil.copytree(two_runs / "ner_run" / "model-best", run_dir / "model-best")
+    shutil.copytree(logged_ner_run["out"] / "model-best", run_dir / "model-best")
     out = tmp_path / "report"
-    run(REPORT, run_dir, "--history", tmp_path / "none.jsonl", "--output", out)
+    report(run_dir, "--history", tmp_path / "none.jsonl", "--output", out)
     text = (out / "report.md").read_text(encoding="utf8")
     assert "| copied | - | cnn |" in text  # encoder from the model's config, scores from meta.json
     assert "| copied | best | - | - |" in text
@@ -85,7 +97,7 @@ def test_report_on_cv_results(tmp_path):
     links = tmp_path / "links_results.json"
     links.write_text(json.dumps(_links_results()))
     out = tmp_path / "report"
-    run(REPORT, tmp_path / "bench", links, "--output", out, "--history", tmp_path / "none.jsonl")
+    report(tmp_path / "bench", links, "--output", out, "--history", tmp_path / "none.jsonl")
     text = (out / "report.md").read_text(encoding="utf8")
     assert "## Cross-validation: bench (entities and values)" in text
     assert "| crf (cnn) | 3 | 60.0 ± 10.0 | 60.0 ± 10.0 | 60.0 ± 10.0 | 40.0 ± 0.0 | 90.0 ± 0.0 | 30.0 ± 0.0 | 11 ± 1 | 2000 ± 0 |" in text
@@ -101,6 +113,7 @@ def test_report_on_cv_results(tmp_path):
 
 
 def test_unknown_run_fails_on_one_line(tmp_path):
+    # a real process, for the exit code of the script's __main__ block
     result = subprocess.run([sys.executable, REPORT, "no_such_run", "--output", tmp_path / "out", "--history", tmp_path / "none.jsonl"],
                             capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 1 and "no_such_run: not a run folder" in result.stdout

@@ -2,32 +2,18 @@
 one record per run in the run history, and scripts/runs.py listing it.
 
 One tiny `spacy train` of configs/ner_cnn.cfg (10 steps, evaluated every 5) on the three-doc
-corpus of test_train_smoke; the logger's mechanics without training are checked on a blank
-pipeline with made-up evaluation steps.
+corpus of test_train_smoke (conftest.logged_ner_run, shared with test_report); the logger's
+mechanics without training are checked on a blank pipeline with made-up evaluation steps.
 """
 import json
 from pathlib import Path
 
-import pytest
 import spacy
 
 from fgen.runs.run_logger import DEFAULT_HISTORY, HISTORY_ENV, flatten_scores, make_run_logger, read_history, read_jsonl
 
-from ..conftest import REPO
-from ..test_train_smoke import corpus, run  # noqa: F401  corpus: the module-scoped tiny corpus fixture
-
-
-@pytest.fixture(scope="module")
-def logged_run(corpus, tmp_path_factory):  # noqa: F811
-    root = tmp_path_factory.mktemp("history")
-    out, history = root / "ner_run", root / "runs.jsonl"
-    result = run(
-        "-m", "spacy", "train", REPO / "configs" / "ner_cnn.cfg", "--output", out,
-        "--paths.train", corpus / "train.spacy", "--paths.dev", corpus / "train.spacy",
-        "--training.max_steps", "10", "--training.eval_frequency", "5",
-        env={HISTORY_ENV: str(history)},
-    )
-    return {"out": out, "history": history, "stdout": result.stdout, "corpus": corpus}
+from ..conftest import REPO, run_script
+from ..test_train_smoke import run
 
 
 def test_configs_use_the_run_logger():
@@ -37,13 +23,13 @@ def test_configs_use_the_run_logger():
         assert logger["run_dir"] is None and logger["history"] == DEFAULT_HISTORY
 
 
-def test_console_table_is_spacys(logged_run):
-    out = logged_run["stdout"]
+def test_console_table_is_spacys(logged_ner_run):
+    out = logged_ner_run["stdout"]
     assert "LOSS FGEN_NER" in out and "ENTS_F" in out and "SCORE" in out
 
 
-def test_log_has_every_evaluation(logged_run):
-    steps = read_jsonl(logged_run["out"] / "log.jsonl")
+def test_log_has_every_evaluation(logged_ner_run):
+    steps = read_jsonl(logged_ner_run["out"] / "log.jsonl")
     assert [s["step"] for s in steps] == [0, 5, 10]
     for s in steps:
         assert set(s["losses"]) == {"tok2vec", "fgen_ner", "fgen_values"}
@@ -55,9 +41,9 @@ def test_log_has_every_evaluation(logged_run):
         assert s["words"] > 0 and s["seconds"] >= 0 and s["time"]
 
 
-def test_history_records_the_run(logged_run):
-    out, corpus_dir = logged_run["out"], logged_run["corpus"]
-    (record,) = read_history(logged_run["history"])
+def test_history_records_the_run(logged_ner_run):
+    out, corpus_dir = logged_ner_run["out"], logged_ner_run["corpus"]
+    (record,) = read_history(logged_ner_run["history"])
     steps = read_jsonl(out / "log.jsonl")
     assert record["name"] == "ner_run" and record["status"] == "completed"
     assert record["run_dir"] == str(out) and record["log"] == str(out / "log.jsonl")
@@ -71,12 +57,14 @@ def test_history_records_the_run(logged_run):
     assert set(record["best"]["scores"]["ents_per_type"]) <= {"PERTURBING_ACTION", "CONTEXT", "EFFECT", "PHENOTYPE"}
 
 
-def test_runs_list_and_show(logged_run):
-    history = logged_run["history"]
-    listed = run(REPO / "scripts" / "runs.py", "list", "--history", history).stdout
+def test_runs_list_and_show(logged_ner_run):
+    history = logged_ner_run["history"]
+    listed = run(REPO / "scripts" / "runs.py", "list", "--history", history).stdout  # a real process, exit code 0
     assert "ner_run" in listed and "cnn" in listed and "ents_f" in listed and "links_f" not in listed
-    shown = json.loads(run(REPO / "scripts" / "runs.py", "show", "ner_run", "--history", history).stdout)
-    assert shown["run_dir"] == str(logged_run["out"])
+    shown = run_script("runs", "show", "ner_run", "--history", history)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    shown = json.loads(shown.stdout)
+    assert shown["run_dir"] == str(logged_ner_run["out"])
 
 
 # ---------------------------------------------------------------- the logger without training

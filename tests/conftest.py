@@ -13,6 +13,10 @@ from typing import Any, Dict, Iterator
 import pytest
 from typer.testing import CliRunner
 
+# Tiny models and 2 cores: intra-op threads only add synchronisation (and stall badly when other
+# processes share the cores). Set before torch starts; `spacy train` subprocesses inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import fgen  # noqa: F401  registers the Doc extensions
 from fgen.corpus.schemes import load_scheme
 

@@ -9,6 +9,8 @@ import ast
 import json
 import os
 import re
+
+import pytest
 import shlex
 import shutil
 import subprocess
@@ -74,6 +76,7 @@ def skipped(output: str) -> Set[str]:
     return set(re.findall(r"Skipping '([^']+)': nothing changed", output))
 
 
+@pytest.mark.slow  # minutes: run with `pytest -m slow`; the deps check below is the fast guard
 def test_all_workflow_runs_and_reruns_nothing(tmp_path: Path):
     corpus = tiny_upstream_corpus(tmp_path / "corpus")
     project = project_copy(tmp_path / "project")

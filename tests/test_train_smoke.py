@@ -71,12 +71,11 @@ def train(config: str, output: Path, data: Path, *overrides, env=None) -> Path:
     return output
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    """A corpus folder (definition files + MAE files) and its DocBin, made by scripts/convert.py."""
-    root = tmp_path_factory.mktemp("smoke") / "corpus"
+def write_smoke_corpus(root: Path) -> Path:
+    """Write the definition files and three MAE files (linked, entities only, none) under
+    `root`; returns the raw_data folder to convert."""
     raw = root / "raw_data"
-    (root / "tag_categories_v2.json").parent.mkdir(parents=True)
+    raw.mkdir(parents=True)
     (root / "tag_categories_v2.json").write_text(json.dumps(V2_CATEGORIES))
     (root / "tag_list_definitions_v2.json").write_text(json.dumps(V2_VALUES))
     files = {
@@ -87,6 +86,14 @@ def corpus(tmp_path_factory) -> Path:
     for name, content in files.items():
         (raw / name).parent.mkdir(parents=True, exist_ok=True)
         (raw / name).write_text(content, encoding="utf8")
+    return raw
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """A corpus folder (definition files + MAE files) and its DocBin, made by scripts/convert.py."""
+    root = tmp_path_factory.mktemp("smoke") / "corpus"
+    raw = write_smoke_corpus(root)
     run(REPO / "scripts" / "convert.py", raw, root / "train.spacy", "--scheme", "v2")
     return root
 

@@ -4,7 +4,6 @@ test_run_history and test_report both need configs/ner_cnn.cfg trained 10 steps 
 5) on the three-doc corpus of test_train_smoke, recorded by fgen.run_logger.v1: it is trained
 here once, in a `spacy train` process of its own, into a history that holds it alone.
 """
-import json
 from pathlib import Path
 from typing import Dict
 
@@ -12,8 +11,8 @@ import pytest
 
 from fgen.runs.run_logger import HISTORY_ENV
 
-from ..conftest import REPO, TEXT, V2_CATEGORIES, V2_VALUES, mae_xml, run_script, v2_tags
-from ..test_train_smoke import TEXT2, run
+from ..conftest import REPO, run_script
+from ..test_train_smoke import run, write_smoke_corpus
 
 
 @pytest.fixture(scope="session")
@@ -21,18 +20,7 @@ def corpus(tmp_path_factory) -> Path:
     """test_train_smoke's corpus (definition files, three MAE files, train.spacy from
     scripts/convert.py), once per session instead of once per module."""
     root = tmp_path_factory.mktemp("runs_smoke") / "corpus"
-    raw = root / "raw_data"
-    raw.mkdir(parents=True)
-    (root / "tag_categories_v2.json").write_text(json.dumps(V2_CATEGORIES))
-    (root / "tag_list_definitions_v2.json").write_text(json.dumps(V2_VALUES))
-    files = {
-        "V2 Marked and Linked Entities/1_PMID111111.txt_CC2.xml": mae_xml(TEXT, v2_tags()),
-        "V2 Marked Entities No Linking/2_PMID222222.txt_CC2.xml": mae_xml(TEXT2, v2_tags(TEXT2).split("\n<ENTITY_LINKING")[0]),
-        "V2 Marked Entities No Linking/3_PMID333333.txt_CC2.xml": mae_xml("Knockdown of ZNNT1 promotes autophagy.", ""),
-    }
-    for name, content in files.items():
-        (raw / name).parent.mkdir(parents=True, exist_ok=True)
-        (raw / name).write_text(content, encoding="utf8")
+    raw = write_smoke_corpus(root)
     result = run_script("convert", raw, root / "train.spacy", "--scheme", "v2")
     assert result.returncode == 0, result.stdout + result.stderr
     return root

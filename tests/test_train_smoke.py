@@ -223,7 +223,13 @@ def test_transformer_pipeline_config_trains_and_links(corpus, tmp_path):
     shutil.rmtree(encoder)
     code = (
         "import json, sys, spacy, fgen; nlp = spacy.load(sys.argv[1]); doc = nlp(sys.argv[2]); "
-        "print(json.dumps([nlp.pipe_names, len(doc._.links), len(doc._.link_pairs)]))"
+        "ents = {(e.start, e.end, e.label_) for e in doc.spans['fgen']}; "
+        "members = [(s.start, s.end, s.label_) for a, b, _ in doc._.link_pairs for s in (a, b)]; "
+        "members += [(s.start, s.end, s.label_) for link in doc._.links for s in link.values()]; "
+        "print(json.dumps([nlp.pipe_names, len(doc._.links), len(doc._.link_scores), all(m in ents for m in members)]))"
     )
-    names, _, n_pairs = json.loads(run("-c", code, out / "model-last", LONG_TEXT, env=OFFLINE).stdout.strip().splitlines()[-1])
-    assert names == ["transformer", "fgen_ner", "fgen_values", "fgen_links"] and n_pairs >= 0
+    names, n_links, n_scores, members_are_entities = json.loads(
+        run("-c", code, out / "model-last", LONG_TEXT, env=OFFLINE).stdout.strip().splitlines()[-1])
+    assert names == ["transformer", "fgen_ner", "fgen_values", "fgen_links"]
+    # statements and scored pairs are made of the pipeline's own predicted entities
+    assert n_scores == n_links and members_are_entities

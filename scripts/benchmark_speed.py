@@ -38,7 +38,7 @@ from spacy.vocab import Vocab
 
 from fgen.annotate.inputs import Problem, read_jsonl, read_txt
 from fgen.util.atomic import write_bytes_atomic
-from fgen.runs.benchmarking import machine, mean_std, update_report
+from fgen.runs.benchmarking import machine, maxrss_mb, mean_std, update_report
 from fgen.util.console import msg
 from fgen.util.markdown import md_table
 from fgen.annotate.loading import PipelineLoadError, load_pipeline, use_device
@@ -141,9 +141,7 @@ def parse_ints(value: str, option: str) -> List[int]:
 
 
 def _peak_rss_mb(who: int) -> float:
-    # ru_maxrss is in KiB on Linux, in bytes on macOS.
-    peak = resource.getrusage(who).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    return maxrss_mb(resource.getrusage(who).ru_maxrss)
 
 
 def _gpu_stats() -> Dict[str, Any]:

@@ -65,7 +65,12 @@ def run_measured(cmd: List[str], log: IO[str], env: Dict[str, str]) -> float:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise subprocess.CalledProcessError(proc.returncode, cmd)
-    return usage.ru_maxrss / 1024  # kB on Linux
+    return maxrss_mb(usage.ru_maxrss)
+
+
+def maxrss_mb(ru_maxrss: int) -> float:
+    """`ru_maxrss` (KiB on Linux, bytes on macOS) in MB."""
+    return ru_maxrss / (1024 * 1024) if sys.platform == "darwin" else ru_maxrss / 1024
 
 
 def words_per_second(nlp: Language, texts: List[str], batch_size: int) -> float:

@@ -9,12 +9,16 @@ import pytest
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
+from spacy.ml.models import MultiHashEmbed
 from spacy.training import Example
+from thinc.api import Model
+from thinc.types import Floats2d
 
 import fgen  # noqa: F401  registers span._.value_confidence
 from fgen.doc_layout import SPAN_KEY
 from fgen.corpus.schemes import load_scheme
 from fgen.pipeline.values.values_component import FgenValues, scheme_labels
+from fgen.pipeline.values.values_model import build_lexical_value_model, build_value_model
 from fgen.pipeline.values.values_scorer import score_values
 
 from ...conftest import V1_CATEGORIES, V1_VALUES, V2_CATEGORIES, V2_VALUES, tiny_tok2vec
@@ -228,3 +232,58 @@ def test_factory_found_through_entry_point():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["fgen.pipeline.values.values_component", "True", "score_values"]
+
+
+
+def blind_tok2vec(width: int = 8) -> Model[List[Doc], List[Floats2d]]:
+    """Token vectors that say nothing about the words: the limit of a shared tok2vec that the
+    entity tagger trains to treat all words of a category alike."""
+
+    def forward(model: Model, docs: List[Doc], is_train: bool):
+        return [model.ops.alloc2f(len(doc), width) for doc in docs], lambda d_vectors: []
+
+    return Model("blind_tok2vec", forward)
+
+
+@pytest.mark.parametrize("lexical_width,learns", [(0, False), (16, True)])
+def test_values_learned_from_the_words_when_shared_vectors_lack_them(definitions: Path, lexical_width: int, learns: bool):
+    """v1 sees only the shared vectors, so it cannot tell "migration" from "autophagy" when
+    they carry no word identity; v2's own embeddings of the words can."""
+    if lexical_width:
+        lexical = MultiHashEmbed(width=lexical_width, attrs=["NORM", "PREFIX", "SUFFIX", "SHAPE"], rows=[500, 100, 100, 50], include_static_vectors=False)
+        model = build_lexical_value_model(blind_tok2vec(), lexical, hidden_width=32, dropout=0.0)
+    else:
+        model = build_value_model(blind_tok2vec(), hidden_width=32, dropout=0.0)
+    nlp = spacy.blank("en")
+    pipe = FgenValues(nlp.vocab, model)
+    examples = train_examples(nlp)
+    pipe.initialize(lambda: examples, definitions=definitions, scheme="v2")
+    optimizer = pipe.create_optimizer()
+    for _ in range(60):
+        pipe.update(examples, sgd=optimizer)
+    docs = [pipe(without_values(nlp, text, ents)) for text, ents in TRAIN]
+    right = [kb_ids(doc.spans[SPAN_KEY]) == kb_ids(gold.reference.spans[SPAN_KEY]) for doc, gold in zip(docs, examples)]
+    assert all(right) is learns
+
+
+@pytest.fixture(scope="module")
+def trained_lexical(definitions: Path) -> Language:
+    nlp = spacy.blank("en")
+    lexical = {"@architectures": "spacy.MultiHashEmbed.v2", "width": 16, "attrs": ["NORM", "SHAPE"], "rows": [500, 50], "include_static_vectors": False}
+    model = {"@architectures": "fgen.value_model.v2", "hidden_width": 32, "dropout": 0.0, "tok2vec": tiny_tok2vec(), "lexical": lexical}
+    nlp.add_pipe("fgen_values", config={"model": model})
+    examples = train_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(40):
+        nlp.update(examples, sgd=optimizer)
+    return nlp
+
+
+def test_lexical_model_overfits_and_round_trips(trained_lexical: Language, tmp_path: Path):
+    nlp = trained_lexical
+    nlp.to_disk(tmp_path / "pipe")
+    nlp2 = spacy.load(tmp_path / "pipe")
+    for text, ents in TRAIN:
+        a, b = nlp(without_values(nlp, text, ents)), nlp2(without_values(nlp2, text, ents))
+        assert kb_ids(a.ents) == kb_ids(b.ents) == kb_ids(make_doc(nlp, text, ents).ents)
+        assert [s._.value_confidence for s in a.ents] == pytest.approx([s._.value_confidence for s in b.ents])

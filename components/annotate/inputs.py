@@ -1,4 +1,5 @@
-"""Reading the texts to annotate: `.txt`, `.jsonl`, PubMed XML files and folders of them.
+"""Reading the texts to annotate: `.txt`, `.jsonl`, PubMed XML files (`.xml`, `.xml.gz`: read by
+`fgen.annotate.pubmed`) and folders of them.
 
 Readers yield `Record`s and, for input they cannot use, `Problem`s naming the position
 (`path:line`, `path: article N`) and the reason, so one bad record never stops a run.
@@ -7,13 +8,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
-from xml.etree.ElementTree import Element, ParseError
-
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
 
 
-INPUT_SUFFIXES = (".txt", ".jsonl", ".xml")
+INPUT_SUFFIXES = (".txt", ".jsonl", ".xml", ".xml.gz")
 
 
 class AnnotateError(ValueError):
@@ -22,9 +19,10 @@ class AnnotateError(ValueError):
 
 @dataclass(frozen=True)
 class Record:
-    """One text to annotate: its id, the text and where it was read (`path:line`, `path: article N`)."""
+    """One text to annotate: its id, the text and where it was read (`path:line`, `path: article N`).
+    A JSONL id keeps its type: the integer 7 and the string "7" are different records."""
 
-    id: str
+    id: Union[str, int]
     text: str
     position: str
     pmid: Optional[str] = None
@@ -61,7 +59,7 @@ def input_files(path: Union[str, Path], exclude: Iterable[Path] = ()) -> List[Pa
         return files
     if not path.is_file():
         raise AnnotateError(f"{path}: no such file or folder")
-    if path.suffix.lower() not in INPUT_SUFFIXES:
+    if input_suffix(path) not in INPUT_SUFFIXES:
         raise AnnotateError(f"{path}: unsupported input (expected {', '.join(INPUT_SUFFIXES)} or a folder)")
     return [path]
 
@@ -122,7 +120,7 @@ def _json_record(path: Path, number: int, raw: bytes) -> Optional[Item]:
         return Problem(position, f'"id" must be a string or an integer, not {json.dumps(doc_id)[:40]}')
     elif not str(doc_id).strip():
         return Problem(position, 'empty "id"')
-    return Record(str(doc_id), text, position)
+    return Record(doc_id, text, position)
 
 
 def read_jsonl(path: Union[str, Path]) -> Iterator[Item]:
@@ -136,67 +134,22 @@ def read_jsonl(path: Union[str, Path]) -> Iterator[Item]:
                 yield item
 
 
-def _all_text(el: Optional[Element]) -> str:
-    # itertext keeps the text inside inline markup (<i>, <sup>, ...).
-    return "".join(el.itertext()).strip() if el is not None else ""
-
-
-def _article_item(el: Element, position: str) -> Item:
-    pmid = (el.findtext("MedlineCitation/PMID") or "").strip()
-    if not pmid:
-        return Problem(position, "no PMID")
-    article = el.find("MedlineCitation/Article")
-    if article is None:
-        return Problem(position, f"PMID {pmid}: no <Article>")
-    pieces = [_all_text(article.find("ArticleTitle"))]
-    pieces += [_all_text(part) for part in article.findall("Abstract/AbstractText")]
-    pieces = [p for p in pieces if p]
-    if not pieces:
-        return Problem(position, f"PMID {pmid}: no title or abstract text")
-    return Record(pmid, "\n".join(pieces), position, pmid=pmid)
-
-
-def read_pubmed_xml(path: Union[str, Path]) -> Iterator[Item]:
-    """Records of a PubMed XML file (`PubmedArticleSet`), streamed: text = ArticleTitle and the
-    AbstractText parts, one per line; id = PMID. Parsed with defusedxml; every article is
-    cleared once read, so memory stays constant. A syntax error ends the file with a Problem
-    (`path:line`); the articles before it are kept."""
-    path = Path(path)
-    root: Optional[Element] = None
-    depth = count = 0
-    try:
-        with path.open("rb") as handle:
-            for event, el in SafeET.iterparse(handle, events=("start", "end")):
-                if event == "start":
-                    depth += 1
-                    if root is None:
-                        root = el
-                        if el.tag != "PubmedArticleSet":
-                            yield Problem(str(path), f"not a PubMed XML file (root element <{el.tag}>)")
-                            return
-                    continue
-                depth -= 1
-                if depth == 1:  # a child of the root is complete
-                    if el.tag == "PubmedArticle":
-                        count += 1
-                        yield _article_item(el, f"{path}: article {count}")
-                    root.clear()  # drop what was read (root is set: depth 1 comes after its start)
-    except ParseError as err:
-        line = err.position[0] if getattr(err, "position", None) else "?"
-        yield Problem(f"{path}:{line}", f"malformed XML, rest of the file skipped ({err})")
-        return
-    except DefusedXmlException as err:
-        yield Problem(str(path), f"unsafe XML, rest of the file skipped ({type(err).__name__})")
+def input_suffix(path: Path) -> str:
+    """The suffix that tells an input's kind, lower case: `.xml.gz` for gzipped PubMed XML."""
+    name = path.name.lower()
+    return ".xml.gz" if name.endswith(".xml.gz") else path.suffix.lower()
 
 
 def read_file(path: Path, whole_file: bool = False) -> Iterator[Item]:
-    """Records of one input file, by suffix."""
-    suffix = path.suffix.lower()
+    """Records of one input file, by suffix (`input_suffix`)."""
+    from fgen.annotate.pubmed import read_pubmed_xml  # here: pubmed.py builds on Record and Problem
+
+    suffix = input_suffix(path)
     if suffix == ".txt":
         return read_txt(path, whole_file=whole_file)
     if suffix == ".jsonl":
         return read_jsonl(path)
-    if suffix == ".xml":
+    if suffix in (".xml", ".xml.gz"):
         return read_pubmed_xml(path)
     return iter([Problem(str(path), f"skipped: not a {', '.join(INPUT_SUFFIXES)} file")])
 
@@ -204,7 +157,7 @@ def read_file(path: Path, whole_file: bool = False) -> Iterator[Item]:
 def read_records(files: Sequence[Path], whole_file: bool = False) -> Iterator[Item]:
     """Records of all `files` in order, lazily; a record whose id was already read becomes a
     Problem naming the first position."""
-    first_seen: Dict[str, str] = {}
+    first_seen: Dict[Union[str, int], str] = {}
     for path in files:
         try:
             for item in read_file(path, whole_file=whole_file):

@@ -3,23 +3,27 @@ import html
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterable, Optional, Sequence, Set, Tuple, Union
+from typing import Iterable, Optional, Sequence, Set, Tuple, Union
 
 from spacy import displacy
 from spacy.displacy.templates import TPL_PAGE
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin, Span
+from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
 from fgen.annotate.inputs import AnnotateError
 from fgen.annotate.journal import read_journal
+from fgen.annotate.records import doc_record
 from fgen.util.atomic import atomic_directory, atomic_text_file, write_bytes_atomic
+from fgen.annotate.output_location import foreign_entries, write_output_marker
 from fgen.doc_layout import entity_spans, get_link_scores, get_links, spans_overlap
 from fgen.corpus.mae import mae_to_string
 from fgen.corpus.mae_doc import doc_to_mae
 from fgen.corpus.schemes import SCHEME_FILES, Scheme, find_definitions_dir, load_scheme
 
 FORMATS = ("jsonl", "mae", "html", "spacy")
+# The folder of a pipeline that holds its scheme definition files (scripts/package.py adds it).
+DEFINITIONS_FOLDER = "definitions"
 FORMAT_OF_SUFFIX = {".jsonl": "jsonl", ".html": "html", ".htm": "html", ".spacy": "spacy"}
 # displaCy colours for the fgen categories (V1 uses the same labels).
 COLORS = {"PERTURBING_ACTION": "#f4b183", "CONTEXT": "#9dc3e6", "EFFECT": "#c5e0b4", "PHENOTYPE": "#ffe699"}
@@ -49,47 +53,12 @@ def output_format(output: Union[str, Path], fmt: Optional[str] = None) -> str:
     return fmt
 
 
-def _float(value: Any) -> Optional[float]:
-    return None if value is None else float(value)
-
-
-def _entity_json(span: Span) -> Dict[str, Any]:
-    return {
-        "start": span.start_char,
-        "end": span.end_char,
-        "text": span.text,
-        "label": span.label_,
-        "value": span.kb_id_,
-        "confidence": _float(span._.confidence),
-        "value_confidence": _float(span._.value_confidence),
-    }
-
-
-def doc_to_json(doc: Doc, doc_id: str) -> Dict[str, Any]:
-    """The JSONL record of an annotated doc: entities (`entity_spans` order, char offsets) and
-    statements as {category: entity index} with their score. A statement member that is not
-    among the entities (not produced by fgen's components) is appended to the entities."""
-    spans = entity_spans(doc)
-    index = {(s.start_char, s.end_char, s.label_): i for i, s in enumerate(spans)}
-    links = []
-    for link, score in zip(get_links(doc), get_link_scores(doc)):
-        members = {}
-        for role, span in link.items():
-            key = (span.start_char, span.end_char, span.label_)
-            if key not in index:
-                index[key] = len(spans)
-                spans.append(span)
-            members[role] = index[key]
-        links.append({"members": members, "score": _float(score)})
-    return {"id": doc_id, "text": doc.text, "entities": [_entity_json(s) for s in spans], "links": links}
-
-
 def write_jsonl(docs: Iterable[Tuple[str, Doc]], path: Union[str, Path]) -> int:
-    """Write one JSON record per doc (see `doc_to_json`), atomically; returns the number written."""
+    """Write one JSON record per doc (see `fgen.annotate.records.doc_record`), atomically; returns the number written."""
     count = 0
     with atomic_text_file(path) as handle:
         for doc_id, doc in docs:
-            handle.write(json.dumps(doc_to_json(doc, doc_id), ensure_ascii=False) + "\n")
+            handle.write(json.dumps(doc_record(doc, doc_id), ensure_ascii=False) + "\n")
             count += 1
     return count
 
@@ -103,9 +72,11 @@ def write_docbin(docs: Iterable[Tuple[str, Doc]], path: Union[str, Path]) -> int
     return len(docbin)
 
 
-def safe_file_name(doc_id: str, taken: Set[str]) -> str:
-    """A file name `<id>.xml` made of letters, digits, `.`, `_`, `-` (no leading dot), unique in `taken`."""
-    stem = re.sub(r"[^A-Za-z0-9._-]", "_", doc_id)[:150].lstrip(".") or "doc"
+def safe_file_name(doc_id: Union[str, int], taken: Set[str]) -> str:
+    """A file name `<id>.xml` made of letters, digits, `.`, `_`, `-` (no leading dot), unique in
+    `taken`; an id that ends in `.xml` already (a MAE file's name) keeps its one suffix."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", str(doc_id))[:150].lstrip(".")
+    stem = (stem[:-4] if stem.lower().endswith(".xml") else stem) or "doc"
     name, n = f"{stem}.xml", 1
     while name.lower() in taken:  # lower(): case-insensitive file systems
         n += 1
@@ -114,21 +85,64 @@ def safe_file_name(doc_id: str, taken: Set[str]) -> str:
     return name
 
 
+# Characters XML 1.0 cannot carry at all, not even as references (PDF-to-text leaves them):
+# written as spaces, so every offset stays right.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe_mae(content: str) -> str:
+    """A MAE file's XML that reads back with the same text length and offsets: characters XML
+    cannot carry become spaces, and a carriage return leaves the CDATA section as `&#13;`
+    (XML parsers turn a literal CR LF into LF, which would shift every later span). Attribute
+    values carry no literal CR: `fgen.corpus.mae` writes it as a reference there."""
+    content = _NOT_XML.sub(" ", content)
+    return content.replace("\r", "]]>&#13;<![CDATA[")
+
+
+def mae_file_content(doc: Doc, doc_id: Union[str, int], scheme: Scheme) -> str:
+    """The MAE XML of one doc (see `xml_safe_mae`).
+
+    RAISES (AnnotateError): the doc does not fit the scheme.
+    """
+    try:
+        return xml_safe_mae(mae_to_string(doc_to_mae(doc, scheme), scheme))
+    except (KeyError, ValueError) as err:
+        reason = err.args[0] if isinstance(err, KeyError) and err.args else err
+        raise AnnotateError(f"{doc_id}: cannot be written as MAE with scheme {scheme.name} ({reason})") from err
+
+
+def write_mae_folder(named_contents: Iterable[Tuple[str, str]], path: Union[str, Path], tool: str) -> int:
+    """Write (file name, XML) pairs as the folder `path`, replaced as a whole, with the marker
+    that lets a later run of `tool` replace it again.
+
+    RAISES (AnnotateError): the folder holds files fgen did not write (nothing is written then);
+        two files would get the same name.
+    """
+    path = Path(path)
+    if path.is_dir():
+        foreign = foreign_entries(path)
+        if foreign:
+            raise AnnotateError(f"{path}: the folder holds files fgen did not write ({', '.join(foreign[:3])}); nothing was written")
+    names: Set[str] = set()
+    with atomic_directory(path) as tmp:
+        for name, content in named_contents:
+            if name.lower() in names:
+                raise AnnotateError(f"{path}: two docs would both be written as {name}")
+            names.add(name.lower())
+            (tmp / name).write_text(content, encoding="utf8", newline="")
+        write_output_marker(tmp, tool, [p.name for p in tmp.iterdir()])
+    return len(names)
+
+
 def write_mae(docs: Iterable[Tuple[str, Doc]], path: Union[str, Path], scheme: Scheme) -> int:
-    """Write one MAE XML file per doc (`<safe id>.xml`) into the folder `path`, replaced as a whole.
+    """Write one MAE XML file per doc (`<safe id>.xml`) into the folder `path`, replaced as a
+    whole (see `write_mae_folder`).
 
     RAISES (AnnotateError): when a doc does not fit the scheme (nothing is written then).
     """
     taken: Set[str] = set()
-    with atomic_directory(path) as tmp:
-        for doc_id, doc in docs:
-            try:
-                content = mae_to_string(doc_to_mae(doc, scheme), scheme)
-            except (KeyError, ValueError) as err:
-                reason = err.args[0] if isinstance(err, KeyError) and err.args else err
-                raise AnnotateError(f"{doc_id}: cannot be written as MAE with scheme {scheme.name} ({reason})") from err
-            (tmp / safe_file_name(doc_id, taken)).write_text(content, encoding="utf8")
-    return len(taken)
+    named = ((safe_file_name(doc_id, taken), mae_file_content(doc, doc_id, scheme)) for doc_id, doc in docs)
+    return write_mae_folder(named, path, "fgen annotate")
 
 
 def _displacy_markup(doc: Doc) -> str:
@@ -205,8 +219,9 @@ def render_output(journal: Union[str, Path], output: Union[str, Path], fmt: str,
 def resolve_scheme(
     name: Optional[str], definitions: Optional[Path] = None, nlp: Optional[Language] = None, search_from: Sequence[Path] = ()
 ) -> Scheme:
-    """The scheme for MAE output: from `definitions`, else the pipeline's `paths.definitions`, else
-    the first folder holding its files above `search_from`. The name defaults to the scheme
+    """The scheme for MAE output: from `definitions`, else the pipeline's own `DEFINITIONS_FOLDER`
+    (a packaged pipeline ships it), else its `paths.definitions`, else the first folder holding
+    its files above `search_from`. The name defaults to the scheme
     `fgen_values` was initialized with, else "v2".
 
     RAISES (AnnotateError): when no definition files are found.
@@ -220,6 +235,8 @@ def resolve_scheme(
     if folder is None:
         trained_with = config.get("paths", {}).get("definitions")
         candidates = [Path(trained_with)] if trained_with else []
+        if nlp is not None and nlp.path is not None:  # shipped with a packaged pipeline
+            candidates.insert(0, Path(nlp.path) / DEFINITIONS_FOLDER)
         folder = find_definitions_dir([*candidates, *search_from], name)
     if folder is None:
         raise AnnotateError(f"scheme {name}: no definition files found (MAE output needs them): pass --definitions DIR")

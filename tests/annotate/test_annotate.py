@@ -22,7 +22,7 @@ from spacy.vocab import Vocab
 
 import fgen  # noqa: F401  registers the Doc and Span extensions
 from fgen.annotate.inputs import (
-    AnnotateError, Problem, Record, input_files, read_jsonl, read_pubmed_xml, read_records, read_txt,
+    AnnotateError, Problem, Record, input_files, read_jsonl, read_records, read_txt,
 )
 from fgen.annotate.run_loop import annotate
 from fgen.annotate.journal import journal_line, journal_path, recover_journal
@@ -71,18 +71,6 @@ def build_nlp() -> Language:
     ruler.add_patterns([{"label": label, "pattern": text} for text, (label, _) in LEXICON.items()])
     nlp.add_pipe("annotate_test_fgen")
     return nlp
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("model") / "pipeline"
-    build_nlp().to_disk(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def nlp(model_dir):
-    return spacy.load(model_dir)
 
 
 def items(iterator) -> Tuple[List[Record], List[str]]:
@@ -161,40 +149,6 @@ def test_read_jsonl_good_and_bad_records(tmp_path):
     ]
 
 
-def test_read_pubmed_xml(tmp_path):
-    path = tmp_path / "pubmed.xml"
-    path.write_text(pubmed(
-        article("111", "Knockdown of <i>ATG12</i> inhibits tumorigenesis", ["Background &amp; aims.", "Results in <sup>UM</sup> cells."]),
-        article("", "No PMID here", ["Text."]),
-        article("222", "", []),
-        article("333", "Title only"),
-        "<PubmedBookArticle><BookDocument><PMID>444</PMID></BookDocument></PubmedBookArticle>",
-    ), encoding="utf8")
-    records, problems = items(read_pubmed_xml(path))
-    assert [(r.id, r.position, r.pmid) for r in records] == [("111", f"{path}: article 1", "111"), ("333", f"{path}: article 4", "333")]
-    assert records[0].text == "Knockdown of ATG12 inhibits tumorigenesis\nBackground & aims.\nResults in UM cells."
-    assert records[1].text == "Title only"
-    assert problems == [f"{path}: article 2: no PMID", f"{path}: article 3: PMID 222: no title or abstract text"]
-
-
-def test_read_pubmed_xml_broken_unsafe_and_foreign(tmp_path):
-    broken = tmp_path / "broken.xml"
-    broken.write_text(pubmed(article("1", "Good one", ["Text."]), doctype=False).replace("</PubmedArticleSet>", "<PubmedArticle><oops></PubmedArticle>"))
-    records, problems = items(read_pubmed_xml(broken))
-    assert [r.id for r in records] == ["1"]  # read before the error: kept
-    assert len(problems) == 1 and problems[0].startswith(f"{broken}:4: malformed XML, rest of the file skipped (mismatched tag")
-    bomb = tmp_path / "bomb.xml"
-    bomb.write_text('<?xml version="1.0"?><!DOCTYPE PubmedArticleSet [<!ENTITY a "aaaa">]><PubmedArticleSet>&a;</PubmedArticleSet>')
-    assert items(read_pubmed_xml(bomb)) == ([], [f"{bomb}: unsafe XML, rest of the file skipped (EntitiesForbidden)"])
-    mae = tmp_path / "mae.xml"
-    mae.write_text("<Genomics_ConceptTask><TEXT>x</TEXT></Genomics_ConceptTask>")
-    assert items(read_pubmed_xml(mae)) == ([], [f"{mae}: not a PubMed XML file (root element <Genomics_ConceptTask>)"])
-    empty = tmp_path / "empty.xml"
-    empty.write_text("")
-    _, problems = items(read_pubmed_xml(empty))
-    assert problems[0].startswith(f"{empty}:1: malformed XML")
-
-
 def test_folder_input_sorted_recursive_with_duplicates(tmp_path):
     folder = tmp_path / "in"
     (folder / "b" / "deeper").mkdir(parents=True)
@@ -213,7 +167,7 @@ def test_folder_input_sorted_recursive_with_duplicates(tmp_path):
     assert [r.id for r in records] == ["a:1", "a:2", "x", "99"]
     assert problems == [
         f"{folder / 'b' / 'c.jsonl'}:2: duplicate id 'a:1' (first at {folder / 'a.txt'}:1)",
-        f"{folder / 'b' / 'notes.md'}: skipped: not a .txt, .jsonl, .xml file",
+        f"{folder / 'b' / 'notes.md'}: skipped: not a .txt, .jsonl, .xml, .xml.gz file",
     ]
 
 
@@ -221,7 +175,7 @@ def test_unusable_inputs_and_outputs(tmp_path):
     with pytest.raises(AnnotateError, match="missing.txt: no such file or folder"):
         input_files(tmp_path / "missing.txt")
     (tmp_path / "in.csv").write_text("x")
-    with pytest.raises(AnnotateError, match=r"in.csv: unsupported input \(expected .txt, .jsonl, .xml or a folder\)"):
+    with pytest.raises(AnnotateError, match=r"in.csv: unsupported input \(expected .txt, .jsonl, .xml, .xml.gz or a folder\)"):
         input_files(tmp_path / "in.csv")
     assert [output_format(tmp_path / n) for n in ("o.jsonl", "o.HTML", "o.spacy", "mae_out")] == ["jsonl", "html", "spacy", "mae"]
     assert output_format(tmp_path / "o.txt", "jsonl") == "jsonl"
@@ -415,7 +369,7 @@ def test_pubmed_and_whole_file_inputs_annotated(nlp, tmp_path):
     out = tmp_path / "out.jsonl"
     annotate(nlp, folder, out, whole_file=True)
     pmid, whole = read_output(out)
-    assert (pmid["id"], pmid["text"]) == ("12345", f"{LINKED}\n{UNLINKED}") and len(pmid["entities"]) == 7
+    assert (pmid["id"], pmid["text"]) == ("12345", f"{LINKED}\nP0: {UNLINKED}") and len(pmid["entities"]) == 7
     assert (whole["id"], whole["text"]) == ("whole", f"{PLAIN}\n{LINKED}\n") and whole["links"][0]["members"]["CONTEXT"] == 3
     assert whole["entities"][0]["start"] == len(PLAIN) + 1
 

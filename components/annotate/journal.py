@@ -1,17 +1,31 @@
 """The journal of an annotation run: one line per annotated doc, so a long run can stop and
-`--resume` without losing or repeating records."""
+`--resume` without losing or repeating records.
+
+The first line names the run's source: the model (name, version, path, a hash of its files or
+weights) and the input (files with sizes and modification times, `whole_file`); `--resume`
+refuses a journal from another source. Every other line is one record, in JSON:
+`{"id": ID, "doc": base64(DocBin with this one doc)}` (DocBin keeps the annotations and user
+data zlib-compressed, without the token vectors), or `{"id": ID, "failed": REASON}` for a
+record the pipeline could not annotate, which is not tried again.
+"""
 import base64
 import binascii
+import hashlib
 import json
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, List, Optional, Set, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-from spacy.tokens import Doc
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
-from fgen.annotate.inputs import Problem
+from fgen.annotate.inputs import AnnotateError, Problem
 
 JOURNAL_SUFFIX = ".partial.jsonl"
+JOURNAL_VERSION = 2
+DocId = Union[str, int]
 
 
 def journal_path(output: Union[str, Path]) -> Path:
@@ -20,59 +34,206 @@ def journal_path(output: Union[str, Path]) -> Path:
     return output.with_name(output.name + JOURNAL_SUFFIX)
 
 
-def journal_line(doc_id: str, doc: Doc) -> bytes:
+def _hash_files(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode("utf8") + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _hash_components(nlp: Language) -> str:
+    # The tokenizer's bytes change as it caches, so the config stands for it.
+    digest = hashlib.sha256(nlp.config.to_str().encode("utf8"))
+    for name, proc in nlp.pipeline:
+        digest.update(name.encode("utf8") + b"\0")
+        if hasattr(proc, "to_bytes"):
+            digest.update(proc.to_bytes(exclude=["vocab"]))
+    return digest.hexdigest()
+
+
+def model_source(nlp: Language) -> Dict[str, Any]:
+    """What identifies the pipeline: name, version, path, and a hash of the folder it was loaded
+    from (else of its components' weights)."""
+    path = Path(nlp.path) if nlp.path is not None else None
+    hashed = _hash_files(path) if path is not None and path.is_dir() else _hash_components(nlp)
+    name = f"{nlp.meta.get('lang', nlp.lang)}_{nlp.meta.get('name', '')}"
+    return {"name": name, "version": str(nlp.meta.get("version", "")), "path": str(path.resolve()) if path else None, "hash": hashed}
+
+
+def input_source(files: Sequence[Path], whole_file: bool) -> Dict[str, Any]:
+    """What identifies the input: each file's path, size and modification time, and `whole_file`."""
+    rows = []
+    for path in files:
+        stat = path.stat()
+        rows.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+    return {"files": rows, "whole_file": whole_file}
+
+
+def journal_header(model: Dict[str, Any], inputs: Dict[str, Any]) -> bytes:
+    """The first line of a journal: the run's model and input (see `model_source`, `input_source`)."""
+    header = {"fgen_annotate_journal": JOURNAL_VERSION, "model": model, "input": inputs}
+    return (json.dumps(header, ensure_ascii=False) + "\n").encode("utf8")
+
+
+def _mismatch(then: Dict[str, Any], now: Dict[str, Any]) -> Optional[str]:
+    if then.get("model", {}).get("hash") != now["model"]["hash"] or then.get("model", {}).get("name") != now["model"]["name"]:
+        old = then.get("model", {})
+        return f"it was written with another model ({old.get('name')} {old.get('version')} at {old.get('path')}, not {now['model']['path'] or now['model']['name']})"
+    old_files = {row[0]: row[1:] for row in then.get("input", {}).get("files", [])}
+    new_files = {row[0]: row[1:] for row in now["input"]["files"]}
+    for path in sorted(set(old_files) | set(new_files)):
+        if path not in new_files:
+            return f"it was written for another input ({path} is not part of this one)"
+        if path not in old_files:
+            return f"it was written for another input ({path} was not part of it)"
+        if list(old_files[path]) != list(new_files[path]):
+            return f"the input changed since ({path} has another size or modification time)"
+    if bool(then.get("input", {}).get("whole_file")) != bool(now["input"]["whole_file"]):
+        return "it was written with another --whole-file setting"
+    return None
+
+
+def journal_line(doc_id: DocId, doc: Doc) -> bytes:
     """One journal entry: the id and the Doc with its user data (links, confidences survive).
     Model internals are left out: `doc.tensor` and spacy-transformers' `doc._.trf_data` (the
     encoder's output for every wordpiece, far larger than the annotations)."""
     for key in [k for k in doc.user_data if isinstance(k, tuple) and k[:2] == ("._.", "trf_data")]:
         del doc.user_data[key]
-    payload = base64.b64encode(doc.to_bytes(exclude=["tensor"])).decode("ascii")
+    docbin = DocBin(store_user_data=True)  # drops doc.tensor, compresses
+    docbin.add(doc)
+    payload = base64.b64encode(docbin.to_bytes()).decode("ascii")
     return (json.dumps({"id": doc_id, "doc": payload}, ensure_ascii=False) + "\n").encode("utf8")
 
 
-def _parse_entry(line: bytes) -> Optional[Tuple[str, bytes]]:
+def failed_line(doc_id: DocId, reason: str) -> bytes:
+    """A journal entry for a record the pipeline failed on: a resumed run skips it too."""
+    return (json.dumps({"id": doc_id, "failed": reason}, ensure_ascii=False) + "\n").encode("utf8")
+
+
+def _entry(line: bytes) -> Optional[Dict[str, Any]]:
     try:
         entry = json.loads(line.decode("utf8"))
-        if isinstance(entry, dict) and isinstance(entry.get("id"), str) and isinstance(entry.get("doc"), str):
-            return entry["id"], base64.b64decode(entry["doc"], validate=True)
-    except (UnicodeDecodeError, json.JSONDecodeError, binascii.Error):
-        pass
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(entry, dict) or isinstance(entry.get("id"), bool) or not isinstance(entry.get("id"), (str, int)):
+        return None
+    if isinstance(entry.get("failed"), str) or isinstance(entry.get("doc"), str):
+        return entry
     return None
 
 
-def recover_journal(path: Union[str, Path]) -> Tuple[Set[str], List[Problem]]:
-    """Prepare the journal of an interrupted run for appending: an incomplete last line (the run
-    stopped while writing it) is cut off; unreadable complete lines are ignored (their records
-    are annotated again).
+def _doc(entry: Dict[str, Any], vocab: Vocab) -> Doc:
+    """The Doc of an entry. RAISES (ValueError): it is not a DocBin of one doc."""
+    try:
+        docs = list(DocBin().from_bytes(base64.b64decode(entry["doc"], validate=True)).get_docs(vocab))
+    except (binascii.Error, ValueError, KeyError, TypeError, IndexError) as err:
+        raise ValueError(str(err)) from None
+    except Exception as err:  # msgpack and zlib raise their own types on garbage
+        raise ValueError(f"{type(err).__name__}: {err}") from None
+    if len(docs) != 1:
+        raise ValueError(f"{len(docs)} docs instead of one")
+    return docs[0]
 
-    RETURNS (Tuple[Set[str], List[Problem]]): the ids already annotated, and what was dropped.
+
+@dataclass
+class JournalState:
+    """What a journal holds: ids annotated, ids that failed, and entries it dropped."""
+
+    done: set = field(default_factory=set)
+    failed: set = field(default_factory=set)
+    problems: List[Problem] = field(default_factory=list)
+
+
+def start_journal(path: Union[str, Path], header: bytes) -> None:
+    """Begin a new journal at `path` with `header` (see `journal_header`)."""
+    with Path(path).open("wb") as handle:
+        handle.write(header)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def recover_journal(path: Union[str, Path], header: Optional[bytes] = None) -> JournalState:
+    """Check the journal of an interrupted run against this run's `header` and prepare it for
+    appending: an incomplete last line (the run stopped while writing it) is cut off; an
+    unreadable entry is dropped (its record is annotated again).
+
+    RETURNS (JournalState): the ids already annotated or failed, and the problems found.
+    RAISES (AnnotateError): the journal is from another model or input, or has no header.
     """
     path = Path(path)
-    done: Set[str] = set()
-    problems = []
-    complete_size = 0  # bytes up to the end of the last complete line
-    with path.open("r+b") as handle:  # streamed: a journal can be larger than memory
-        for number, line in enumerate(handle, 1):
+    state = JournalState()
+    keep: List[bytes] = []
+    truncated_at: Optional[int] = None
+    vocab = Vocab()
+    with path.open("rb") as handle:  # streamed: a journal can be larger than memory
+        first = handle.readline()
+        try:
+            then = json.loads(first.decode("utf8")) if first.endswith(b"\n") else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            then = None
+        if not isinstance(then, dict) or then.get("fgen_annotate_journal") != JOURNAL_VERSION:
+            raise AnnotateError(f"{path}: cannot resume: not a journal of this version of fgen annotate; delete it to start over")
+        if header is not None:
+            reason = _mismatch(then, json.loads(header.decode("utf8")))
+            if reason:
+                raise AnnotateError(f"{path}: cannot resume: {reason}; delete the journal to start over, or resume with the same model and input")
+        keep.append(first)
+        for number, line in enumerate(handle, 2):
             if not line.endswith(b"\n"):
-                problems.append(Problem(f"{path}:{number}", "truncated last entry ignored"))
-                handle.truncate(complete_size)  # so that appended entries start on a line of their own
+                state.problems.append(Problem(f"{path}:{number}", "truncated last entry ignored"))
+                truncated_at = number
                 break
-            complete_size += len(line)
-            entry = _parse_entry(line[:-1])
-            if entry is None:
-                problems.append(Problem(f"{path}:{number}", "unreadable journal entry ignored; its record is annotated again"))
-            else:
-                done.add(entry[0])
-    return done, problems
-
-
-def read_journal(path: Union[str, Path], vocab: Vocab) -> Iterator[Tuple[str, Doc]]:
-    """The (id, Doc) entries of a journal, in order; unreadable lines and repeated ids are left out."""
-    seen: Set[str] = set()
-    with Path(path).open("rb") as handle:
-        for line in handle:
-            entry = _parse_entry(line.rstrip(b"\n")) if line.endswith(b"\n") else None
-            if entry is None or entry[0] in seen:
+            entry = _entry(line[:-1])
+            try:
+                if entry is None:
+                    raise ValueError("not an entry")
+                if "doc" in entry:
+                    _doc(entry, vocab)
+            except ValueError:
+                state.problems.append(Problem(f"{path}:{number}", "unreadable entry (dropped; its record is annotated again)"))
                 continue
-            seen.add(entry[0])
-            yield entry[0], Doc(vocab).from_bytes(entry[1])
+            keep.append(line)
+            (state.failed if "failed" in entry else state.done).add(entry["id"])
+    dropped = len(state.problems) - (truncated_at is not None)
+    if dropped:
+        _rewrite(path, keep)
+    elif truncated_at is not None:
+        with path.open("r+b") as handle:  # so that appended entries start on a line of their own
+            handle.truncate(sum(len(line) for line in keep))
+    return state
+
+
+def _rewrite(path: Path, lines: List[bytes]) -> None:
+    tmp = path.with_name(f".{path.name}.rewrite")
+    with tmp.open("wb") as handle:
+        handle.writelines(lines)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_journal(path: Union[str, Path], vocab: Vocab) -> Iterator[Tuple[DocId, Doc]]:
+    """The (id, Doc) entries of a journal, in order; failed records and repeated ids are left out.
+
+    RAISES (AnnotateError): an entry is unreadable (`--resume` drops it and annotates its record again).
+    """
+    seen = set()
+    with Path(path).open("rb") as handle:
+        handle.readline()  # the header
+        for number, line in enumerate(handle, 2):
+            entry = _entry(line.rstrip(b"\n")) if line.endswith(b"\n") else None
+            if entry is not None and "failed" in entry:
+                continue
+            try:
+                if entry is None:
+                    raise ValueError("not an entry")
+                doc = _doc(entry, vocab)
+            except ValueError:
+                raise AnnotateError(f"{path}:{number}: unreadable entry") from None
+            if entry["id"] in seen:
+                continue
+            seen.add(entry["id"])
+            yield entry["id"], doc

@@ -11,20 +11,32 @@ with scores), `mae` (a folder of MAE XML files, one per doc), `html` (displaCy p
 statements) and `spacy` (a DocBin with user data).
 
 Journal (`fgen.annotate.journal`): every annotated doc is appended to `OUTPUT.partial.jsonl` as one line
-`{"id": ..., "doc": base64(doc.to_bytes())}`. The final output is rendered from it and written
+(after a header naming the model and the input). The final output is rendered from it and written
 atomically once the input is exhausted, then the journal is deleted; a run that stops early
-leaves the journal, which `annotate(..., resume=True)` continues.
+leaves the journal, which `annotate(..., resume=True)` continues if model and input are the same.
+
+Nothing that would destroy data or cannot work is started: options, input, output location
+(`fgen.annotate.output_location`) and journal are checked first (`check_run`), before a model
+is needed. A record the pipeline fails on is reported and skipped, not fatal to the run.
 """
 import sys
 import time
+from collections import OrderedDict
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterator, Optional, Set, Tuple, Union
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from spacy.language import Language
+from spacy.tokens import Doc
 
+from fgen.annotate.forking import workers_die_with_parent
 from fgen.annotate.inputs import AnnotateError, Problem, Record, input_files, read_records
-from fgen.annotate.journal import journal_line, journal_path, recover_journal
+from fgen.annotate.journal import (
+    JournalState, failed_line, input_source, journal_header, journal_line, journal_path, model_source, recover_journal,
+    start_journal,
+)
+from fgen.annotate.output_location import check_output_location, remove_stale_temporaries
 from fgen.annotate.outputs import output_format, render_output
 from fgen.corpus.schemes import Scheme
 
@@ -39,6 +51,7 @@ class Summary:
     written: int
     output: Path
     fmt: str
+    failed: int = 0  # records the pipeline failed on (counted in `skipped` too)
 
 
 class Progress:
@@ -88,6 +101,90 @@ def check_journal(output: Union[str, Path], resume: bool) -> Path:
     return journal
 
 
+def check_options(batch_size: Optional[int] = None, n_process: int = 1) -> None:
+    """RAISES (AnnotateError): a batch size or process count below 1."""
+    if batch_size is not None and batch_size < 1:
+        raise AnnotateError(f"--batch-size {batch_size}: must be 1 or more")
+    if n_process < 1:
+        raise AnnotateError(f"--n-process {n_process}: must be 1 or more")
+
+
+def check_run(
+    input_path: Union[str, Path],
+    output: Union[str, Path],
+    fmt: Optional[str] = None,
+    *,
+    resume: bool = False,
+    batch_size: Optional[int] = None,
+    n_process: int = 1,
+) -> str:
+    """Every check of a run that needs no model: options, output format, input, output location
+    (see `fgen.annotate.output_location.check_output_location`) and journal.
+
+    RETURNS (str): the output format.
+    RAISES (AnnotateError): the first problem, as one line.
+    """
+    check_options(batch_size, n_process)
+    fmt = output_format(output, fmt)
+    input_files(input_path)
+    check_output_location(output, fmt == "mae", [input_path])
+    check_journal(output, resume)
+    return fmt
+
+
+@contextmanager
+def _failures_collected(nlp: Language, failures: List[BaseException]) -> Iterator[None]:
+    """Components that fail on a batch append the error to `failures` and drop the batch
+    (spaCy's error handler) instead of ending the run; restored afterwards."""
+    saved = [(proc, proc.get_error_handler()) for _, proc in nlp.pipeline if hasattr(proc, "set_error_handler")]
+
+    def collect(name: str, proc: Any, docs: List[Doc], err: Exception) -> None:
+        failures.append(err)
+
+    for proc, _ in saved:
+        proc.set_error_handler(collect)
+    try:
+        yield
+    finally:
+        for proc, handler in saved:
+            proc.set_error_handler(handler)
+
+
+def _annotated(
+    nlp: Language, texts: Iterator[Tuple[str, Dict[str, Any]]], batch_size: Optional[int], n_process: int,
+    failures: List[BaseException],
+) -> Iterator[Tuple[Dict[str, Any], Optional[Doc], Optional[str]]]:
+    """(context, doc, None) for every annotated text, (context, None, reason) for every text the
+    pipeline failed on, in input order. A batch that failed is retried one text at a time, so
+    only the texts that fail on their own are lost."""
+    pending: "OrderedDict[int, Tuple[str, Dict[str, Any]]]" = OrderedDict()
+
+    def tracked() -> Iterator[Tuple[str, Dict[str, Any]]]:
+        for number, (text, context) in enumerate(texts):
+            pending[number] = (text, context)
+            yield text, {**context, "_number": number}
+
+    def alone(number: int) -> Tuple[Dict[str, Any], Optional[Doc], Optional[str]]:
+        text, context = pending.pop(number)
+        failures.clear()
+        docs = [doc for doc, _ in nlp.pipe([(text, context)], as_tuples=True, batch_size=1)]
+        if docs:
+            return context, docs[0], None
+        reason = f"{type(failures[-1]).__name__}: {' '.join(str(failures[-1]).split())[:200]}" if failures else "no output"
+        return context, None, f"the pipeline failed on it ({reason})"
+
+    workers = workers_die_with_parent() if n_process > 1 else nullcontext()
+    with workers:
+        for doc, context in nlp.pipe(tracked(), as_tuples=True, batch_size=batch_size, n_process=n_process):
+            number = context.pop("_number")
+            for earlier in [n for n in pending if n < number]:  # dropped with a failing batch
+                yield alone(earlier)
+            pending.pop(number)
+            yield context, doc, None
+    for earlier in list(pending):
+        yield alone(earlier)
+
+
 def annotate(
     nlp: Language,
     input_path: Union[str, Path],
@@ -111,49 +208,67 @@ def annotate(
     whole_file (bool): a .txt file is one doc, not one per line.
     batch_size (Optional[int]): nlp.pipe batch size (default: the pipeline's).
     n_process (int): nlp.pipe processes.
-    resume (bool): continue the journal an interrupted run left.
+    resume (bool): continue the journal an interrupted run left (same model and input).
     scheme (Optional[Scheme]): needed for MAE output.
     on_problem (Callable[[Problem], None]): called for every skipped record or file.
     on_progress (Callable[[int], None]): called with the number of docs annotated so far.
     RETURNS (Summary): counts and where the output went.
-    RAISES (AnnotateError): unusable input, output or journal (before anything is annotated), or
-        docs that do not fit the MAE scheme (the journal is kept then).
+    RAISES (AnnotateError): unusable options, input, output or journal (before anything is
+        annotated, see `check_run`), no record annotated, or docs that do not fit the MAE scheme
+        (the journal is kept then).
     """
     input_path, output = Path(input_path), Path(output)
-    fmt = output_format(output, fmt)
+    fmt = check_run(input_path, output, fmt, resume=resume, batch_size=batch_size, n_process=n_process)
     if fmt == "mae" and scheme is None:
         raise AnnotateError(f"{output}: MAE output needs a scheme")
-    journal = check_journal(output, resume)
-    if output.resolve() == input_path.resolve():
-        raise AnnotateError(f"{output}: the output would replace the input")
+    journal = journal_path(output)
     files = input_files(input_path, exclude=[journal, output])
+    header = journal_header(model_source(nlp), input_source(files, whole_file))
     report = on_problem or (lambda problem: None)
-    done: Set[str] = set()
+    for stale in (output, journal):
+        remove_stale_temporaries(stale)
+    state = JournalState()
     if journal.exists():
-        done, dropped = recover_journal(journal)
-        for problem in dropped:
+        state = recover_journal(journal, header)
+        for problem in state.problems:
             report(problem)
-    counts = {"skipped": 0, "annotated": 0}
+    else:
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        start_journal(journal, header)
+    counts = {"skipped": 0, "annotated": 0, "failed": 0}
 
     def texts() -> Iterator[Tuple[str, Dict[str, Any]]]:
         for item in read_records(files, whole_file=whole_file):
             if isinstance(item, Record) and len(item.text) > nlp.max_length:
                 item = Problem(item.position, f"text of {len(item.text)} characters is longer than nlp.max_length ({nlp.max_length})")
+            if isinstance(item, Record) and item.id in state.failed:
+                item = Problem(item.position, "skipped: the pipeline failed on it in the interrupted run")
             if isinstance(item, Problem):
                 counts["skipped"] += 1
                 report(item)
-            elif item.id not in done:
-                yield item.text, {"id": item.id, "pmid": item.pmid}
+            elif item.id not in state.done:
+                yield item.text, {"id": item.id, "pmid": item.pmid, "position": item.position}
 
-    journal.parent.mkdir(parents=True, exist_ok=True)
-    with journal.open("ab") as handle:
-        for doc, context in nlp.pipe(texts(), as_tuples=True, batch_size=batch_size, n_process=n_process):
-            doc._.provenance = {**(doc._.provenance or {}), **{k: v for k, v in context.items() if v is not None}}
-            handle.write(journal_line(context["id"], doc))
+    failures: List[BaseException] = []
+    with journal.open("ab") as handle, _failures_collected(nlp, failures):
+        for context, doc, reason in _annotated(nlp, texts(), batch_size, n_process, failures):
+            position = context.pop("position")
+            if doc is None:
+                counts["skipped"] += 1
+                counts["failed"] += 1
+                report(Problem(position, reason))
+                handle.write(failed_line(context["id"], reason))
+            else:
+                doc._.provenance = {**(doc._.provenance or {}), **{k: v for k, v in context.items() if v is not None}}
+                handle.write(journal_line(context["id"], doc))
+                counts["annotated"] += 1
             handle.flush()  # a line per doc: an interruption loses at most the doc being written
-            counts["annotated"] += 1
-            if on_progress is not None:
+            if on_progress is not None and doc is not None:
                 on_progress(counts["annotated"])
+    if not counts["annotated"] and not state.done:
+        journal.unlink()
+        why = f"{counts['skipped']} skipped, see above" if counts["skipped"] else "the input holds no records"
+        raise AnnotateError(f"{input_path}: no record could be annotated ({why}); nothing was written")
     written = render_output(journal, output, fmt, nlp.vocab, scheme)
     journal.unlink()
-    return Summary(counts["annotated"], len(done), counts["skipped"], written, output, fmt)
+    return Summary(counts["annotated"], len(state.done), counts["skipped"], written, output, fmt, counts["failed"])

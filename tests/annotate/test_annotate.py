@@ -25,7 +25,7 @@ from fgen.annotate.inputs import (
     AnnotateError, Problem, Record, input_files, read_jsonl, read_records, read_txt,
 )
 from fgen.annotate.run_loop import annotate
-from fgen.annotate.journal import journal_line, journal_path, recover_journal
+from fgen.annotate.journal import input_source, journal_header, journal_line, journal_path, model_source, recover_journal
 from fgen.annotate.outputs import doc_to_html, output_format, resolve_scheme, safe_file_name
 from fgen.doc_layout import SPAN_KEY, set_links
 from fgen.corpus.mae import read_mae
@@ -137,7 +137,7 @@ def test_read_jsonl_good_and_bad_records(tmp_path):
         {"id": "e", "text": "Unicode \u2028 separator stays inside."},
     ])
     records, problems = items(read_jsonl(path))
-    assert [(r.id, r.position) for r in records] == [("a", f"{path}:1"), ("7", f"{path}:8"), ("in:9", f"{path}:9"), ("e", f"{path}:11")]
+    assert [(r.id, r.position) for r in records] == [("a", f"{path}:1"), (7, f"{path}:8"), ("in:9", f"{path}:9"), ("e", f"{path}:11")]
     assert records[-1].text == "Unicode \u2028 separator stays inside."
     assert problems == [
         f"{path}:2: invalid JSON (Expecting property name enclosed in double quotes at column 2)",
@@ -241,9 +241,8 @@ def test_spacy_output_keeps_links_confidences_and_ids(nlp, jsonl_input, tmp_path
 def test_mae_output_is_readable_by_fgen_mae(nlp, jsonl_input, tmp_path, v2_scheme):
     out = tmp_path / "mae_out"
     out.mkdir()
-    (out / "stale.xml").write_text("from an earlier run")  # the folder is replaced as a whole
     summary = annotate(nlp, jsonl_input, out, scheme=v2_scheme)
-    assert summary.fmt == "mae" and sorted(p.name for p in out.iterdir()) == ["linked.xml", "plain.xml", "unlinked.xml"]
+    assert summary.fmt == "mae" and sorted(p.name for p in out.iterdir()) == [".fgen-output.json", "linked.xml", "plain.xml", "unlinked.xml"]
     record = read_mae(out / "linked.xml", v2_scheme)
     assert record.text == LINKED
     by_id = {e.id: e for e in record.entities}
@@ -309,7 +308,7 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(nlp, tmp_path):
         annotate(nlp, source, out, batch_size=2, on_progress=stop_after_two)
     assert out.read_text() == "old output\n"  # nothing partial at OUTPUT
     journal = journal_path(out)
-    assert [json.loads(line)["id"] for line in journal.read_text().splitlines()] == ["r0", "r1"]
+    assert [json.loads(line)["id"] for line in journal.read_text().splitlines()[1:]] == ["r0", "r1"]  # after the header
     with pytest.raises(AnnotateError, match=r"out.jsonl.partial.jsonl: an unfinished run left this journal; pass --resume"):
         annotate(nlp, source, out)
     assert out.read_text() == "old output\n" and journal.exists()
@@ -326,7 +325,7 @@ def test_journal_keeps_annotations_but_not_model_internals(nlp):
     doc.tensor = numpy.ones((len(doc), 8), dtype="f")
     doc.user_data[("._.", "trf_data", None, None)] = "wordpiece vectors"
     entry = json.loads(journal_line("a", doc))
-    back = Doc(Vocab()).from_bytes(base64.b64decode(entry["doc"]))
+    back = next(DocBin().from_bytes(base64.b64decode(entry["doc"])).get_docs(Vocab()))
     assert entry["id"] == "a" and back.tensor.size == 0 and ("._.", "trf_data", None, None) not in back.user_data
     assert back._.link_scores == [LINK_SCORE] and back.ents[0]._.confidence == pytest.approx(0.68)
 
@@ -335,11 +334,12 @@ def test_resume_ignores_a_truncated_last_entry(nlp, tmp_path):
     source = write_jsonl_input(tmp_path / "in.jsonl", [{"id": "a", "text": LINKED}, {"id": "b", "text": UNLINKED}, {"id": "c", "text": PLAIN}])
     out = tmp_path / "out.spacy"
     journal = journal_path(out)
-    whole = journal_line("a", nlp(LINKED)) + journal_line("b", nlp(UNLINKED))
+    header = journal_header(model_source(nlp), input_source([source], whole_file=False))
+    whole = header + journal_line("a", nlp(LINKED)) + journal_line("b", nlp(UNLINKED))
     journal.write_bytes(whole[: len(whole) - 40])  # killed while writing "b"
-    done, dropped = recover_journal(journal)
-    assert done == {"a"} and [str(p) for p in dropped] == [f"{journal}:2: truncated last entry ignored"]
-    assert journal.read_bytes() == journal_line("a", nlp(LINKED))
+    state = recover_journal(journal, header)
+    assert state.done == {"a"} and [str(p) for p in state.problems] == [f"{journal}:3: truncated last entry ignored"]
+    assert journal.read_bytes() == header + journal_line("a", nlp(LINKED))
     journal.write_bytes(whole[: len(whole) - 40])
     problems = []
     summary = annotate(nlp, source, out, resume=True, on_problem=lambda p: problems.append(str(p)))
@@ -353,12 +353,14 @@ def test_resume_without_journal_and_empty_input(nlp, tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n  \n")
     out = tmp_path / "out.jsonl"
-    summary = annotate(nlp, empty, out, resume=True)
-    assert (summary.annotated, summary.skipped, summary.written) == (0, 0, 0) and out.read_text() == ""
+    with pytest.raises(AnnotateError, match=r"empty.txt: no record could be annotated \(the input holds no records\); nothing was written"):
+        annotate(nlp, empty, out, resume=True)
+    assert not out.exists() and not journal_path(out).exists()
     folder = tmp_path / "nothing"
     folder.mkdir()
-    assert annotate(nlp, folder, tmp_path / "out.html").written == 0
-    assert "No documents." in (tmp_path / "out.html").read_text()
+    with pytest.raises(AnnotateError, match="nothing: no record could be annotated"):
+        annotate(nlp, folder, tmp_path / "out.html")
+    assert not (tmp_path / "out.html").exists()
 
 
 def test_pubmed_and_whole_file_inputs_annotated(nlp, tmp_path):

@@ -47,6 +47,7 @@ from fgen.pipeline.links.link_candidates import (
 )
 from fgen.pipeline.links.link_model import LinkBatch
 from fgen.pipeline.links.link_scorer import score_links
+from fgen.annotate.forking import make_forked_children_safe
 from fgen.pipeline.layers.listener_updates import backprop_nothing
 from fgen.pipeline.layers.model_defaults import default_model_config
 
@@ -122,6 +123,7 @@ def make_links(
     scorer: Optional[Callable],
 ) -> "FgenLinks":
     """Create an `fgen_links` component (see `FgenLinks` for the arguments)."""
+    make_forked_children_safe()  # nlp.pipe(n_process=N) forks after torch may have run
     return FgenLinks(
         nlp.vocab, model, name, spans_key=spans_key, roles=roles, max_sentences=max_sentences, max_width=max_width,
         max_candidates=max_candidates, threshold=threshold, train_on=train_on, pair_loss_weight=pair_loss_weight,

@@ -48,6 +48,7 @@ from fgen.doc_layout import SPAN_KEY
 from fgen.pipeline.layers.model_defaults import default_model_config
 from fgen.pipeline.ner.ner_model import get_torch_module
 from fgen.pipeline.ner.ner_scorer import ner_score
+from fgen.annotate.forking import make_forked_children_safe
 
 DEFAULT_NER_MODEL = default_model_config("fgen.ner_tagger.v1", hidden_width=0, dropout=0.1, nO=None)
 # One decoded doc: tag index per token and the probability of that tag per token.
@@ -76,6 +77,7 @@ def make_ner(
     scorer: Optional[Callable] = None,
 ) -> "FgenNER":
     """Create an FgenNER component (see FgenNER for the arguments)."""
+    make_forked_children_safe()  # nlp.pipe(n_process=N) forks after torch may have run
     return FgenNER(
         nlp.vocab, model, name, use_crf=use_crf, tag_scheme=tag_scheme, balance_classes=balance_classes, scorer=scorer
     )

@@ -35,6 +35,7 @@ from fgen.pipeline.layers.listener_updates import backprop_nothing
 from fgen.pipeline.layers.model_defaults import default_model_config
 from fgen.corpus.schemes import VALUE_SEPARATOR, Scheme, load_scheme
 from fgen.pipeline.values.values_scorer import score_values
+from fgen.annotate.forking import make_forked_children_safe
 from fgen.pipeline.values import values_model  # noqa: F401  registers fgen.value_model.v1
 
 Label = Tuple[str, str]  # (category, value)
@@ -393,4 +394,5 @@ def make_values(
     scorer: Optional[Callable],
 ) -> FgenValues:
     """Create an `fgen_values` component (see `FgenValues`)."""
+    make_forked_children_safe()  # nlp.pipe(n_process=N) forks after torch may have run
     return FgenValues(nlp.vocab, model, name, spans_key=spans_key, threshold=threshold, scorer=scorer)

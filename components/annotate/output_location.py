@@ -1,0 +1,103 @@
+"""Where an annotate or export run may write: checked before any model loads, so that an output
+never removes files the tool did not write and never contains the input.
+
+A folder output (MAE files) is replaced as a whole, so it must be new, empty, or a previous
+output of fgen: those carry `OUTPUT_MARKER`, the list of the files fgen wrote into them, and
+hold nothing else. A file output is replaced, unless it is one of the inputs.
+"""
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Iterable, List, Union
+
+from fgen.annotate.inputs import AnnotateError
+
+OUTPUT_MARKER = ".fgen-output.json"
+
+
+def _nearest_existing(path: Path) -> Path:
+    for folder in [path, *path.parents]:
+        if folder.exists():
+            return folder
+    return Path(path.anchor or ".")
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_output_location(output: Union[str, Path], is_folder: bool, inputs: Iterable[Union[str, Path]] = ()) -> None:
+    """Refuse an output that cannot be written or would destroy data, with a one-line reason.
+
+    output (Path): the output file, or folder when `is_folder`.
+    is_folder (bool): the output is a folder that is replaced as a whole (MAE files).
+    inputs (Iterable[Path]): input files or folders, which the output must neither be nor contain.
+    RAISES (AnnotateError): the output is an input, or would contain one; its parent is not a
+        writable folder; a folder output holds files fgen did not write.
+    """
+    output = Path(output)
+    resolved = output.resolve()
+    for source in inputs:
+        source = Path(source).resolve()
+        if resolved == source or (is_folder and _within(source, resolved)):
+            what = "is" if resolved == source else "contains"
+            raise AnnotateError(f"{output}: the output {what} the input {source}; choose another output")
+    if resolved.parent == resolved:
+        raise AnnotateError(f"{output}: cannot be an output (a file system root)")
+    existing = _nearest_existing(resolved.parent)
+    if not existing.is_dir():
+        raise AnnotateError(f"{output}: cannot be created ({existing} is a file, not a folder)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise AnnotateError(f"{output}: cannot be written ({existing} is read-only)")
+    if is_folder and output.is_dir():
+        foreign = foreign_entries(output)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise AnnotateError(
+                f"{output}: the folder holds files fgen did not write ({shown}); "
+                "choose a new or empty folder (a folder output is replaced as a whole)"
+            )
+
+
+def foreign_entries(folder: Union[str, Path]) -> List[str]:
+    """The names in `folder` that no earlier fgen output listed in its `OUTPUT_MARKER` (all of
+    them when there is no readable marker), sorted."""
+    folder = Path(folder)
+    names = sorted(p.name for p in folder.iterdir())
+    if not names:
+        return []
+    try:
+        written = set(json.loads((folder / OUTPUT_MARKER).read_text(encoding="utf8"))["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return [n for n in names if n != OUTPUT_MARKER] or names
+    return [n for n in names if n != OUTPUT_MARKER and (n not in written or not (folder / n).is_file())]
+
+
+def write_output_marker(folder: Union[str, Path], tool: str, files: Iterable[str]) -> None:
+    """List the files `tool` wrote into `folder`, so a later run may replace them."""
+    marker = {"tool": tool, "files": sorted(files)}
+    (Path(folder) / OUTPUT_MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf8")
+
+
+def remove_stale_temporaries(output: Union[str, Path]) -> List[Path]:
+    """Remove what an interrupted write of `output` left beside it: `fgen.util.atomic`'s
+    temporary files (`.NAME.xxxxxxxx.tmp`) and folders (`.NAME.xxxxxxxx`, `.NAME.old`), and a
+    journal's rewrite (`.NAME.rewrite`, see `fgen.annotate.journal`).
+
+    RETURNS (List[Path]): what was removed.
+    """
+    output = Path(output)
+    if not output.parent.is_dir():
+        return []
+    pattern = re.compile(r"\." + re.escape(output.name) + r"\.([a-z0-9_]{8}(\.tmp)?|old|rewrite)")
+    removed = []
+    for path in output.parent.iterdir():
+        if pattern.fullmatch(path.name):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

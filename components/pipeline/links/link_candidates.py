@@ -9,9 +9,11 @@ sentence boundaries (a parser, senter or sentencizer ran), else from spaCy's rul
 Sentencizer applied on the fly (the doc is not modified), so training and prediction see the
 same boundaries whatever ran before.
 """
+import bisect
+import heapq
 import math
 from itertools import product
-from typing import Dict, List, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 
 from spacy.pipeline import Sentencizer
 from spacy.tokens import Doc, Span
@@ -40,62 +42,110 @@ def sentence_ids(doc: Doc) -> List[int]:
     return ids
 
 
+def _anchored_pools(
+    entities: Sequence[Span], sent_ids: Sequence[int], roles: Sequence[str], max_sentences: int
+) -> List[Tuple[int, int, List[List[Tuple[int, int]]]]]:
+    """Every candidate has one anchor: its member with the smallest (start, index). Per role
+    entity x, as (x, its role, per role the (reach, index) of the entities that can join a
+    candidate anchored at x), reach sorted, where reach = the width such a candidate has at
+    least (from x's start to the entity's end)."""
+    role_of = {role: k for k, role in enumerate(roles)}
+    members = sorted((ent.start, i) for i, ent in enumerate(entities) if ent.label_ in role_of)
+    anchored = []
+    for p, (start, x) in enumerate(members):
+        last_sentence = sent_ids[start] + max_sentences - 1
+        pools: List[List[Tuple[int, int]]] = [[] for _ in roles]
+        for q in range(p + 1, len(members)):
+            y = members[q][1]
+            if sent_ids[entities[y].start] > last_sentence:
+                break  # members are in text order, so are their sentences
+            pools[role_of[entities[y].label_]].append((entities[y].end - start, y))
+        for pool in pools:
+            pool.sort()
+        anchored.append((x, role_of[entities[x].label_], pools))
+    return anchored
+
+
+def _count_within(entities: Sequence[Span], anchored, width: int) -> int:
+    """How many candidates are at most `width` tokens wide (see `_anchored_pools`)."""
+    total = 0
+    for x, role, pools in anchored:
+        if entities[x].end - entities[x].start > width:
+            continue
+        count = 1
+        for k, pool in enumerate(pools):
+            if k != role:
+                count *= bisect.bisect_right(pool, (width, len(entities)))
+                if not count:
+                    break
+        total += count
+    return total
+
+
+def _within(entities: Sequence[Span], anchored, width: int) -> Iterator[Candidate]:
+    """The candidates at most `width` tokens wide, without building any other combination."""
+    for x, role, pools in anchored:
+        if entities[x].end - entities[x].start > width:
+            continue
+        choices = [[x] if k == role else [i for _, i in pool[: bisect.bisect_right(pool, (width, len(entities)))]] for k, pool in enumerate(pools)]
+        yield from product(*choices)
+
+
+def _generation_order(entities: Sequence[Span], sent_ids: Sequence[int]) -> Callable[[Candidate], Tuple]:
+    # candidate_tuples' order: by the first sentence, then by (sentence, index) of each member
+    def key(candidate: Candidate) -> Tuple:
+        sentences = [sent_ids[entities[i].start] for i in candidate]
+        return (min(sentences), tuple(zip(sentences, candidate)))
+
+    return key
+
+
 def candidate_tuples(
     entities: Sequence[Span],
     sent_ids: Sequence[int],
     roles: Sequence[str] = ROLES,
     max_sentences: int = 1,
     max_width: int = 0,
+    limit: int = 0,
 ) -> List[Candidate]:
-    """All candidate statements over `entities`, as tuples of entity indices in `roles` order.
+    """The candidate statements over `entities`, as tuples of entity indices in `roles` order:
+    all of them, or, beyond `limit`, the `limit` narrowest (by `candidate_width`). Only the
+    candidates kept are ever built, so time and memory stay bounded by `limit` even for a
+    sentence with hundreds of entities.
 
     entities (Sequence[Span]): the doc's entities (gold or predicted); labels are categories.
     sent_ids (Sequence[int]): sentence number per token, from `sentence_ids`.
-    roles (Sequence[str]): one category per statement role.
+    roles (Sequence[str]): one category per statement role (all different).
     max_sentences (int): members must lie within this many consecutive sentences (>= 1).
     max_width (int): if > 0, at most this many tokens from the first member's start to the
         last member's end.
-    RETURNS (List[Tuple[int, ...]]): unique candidates, ordered by window and then by roles.
+    limit (int): if > 0, at most this many candidates.
+    RETURNS (List[Tuple[int, ...]]): unique candidates. All of them: ordered by window (first
+        sentence) and then by roles. Beyond `limit`: the narrowest, among equally wide ones the
+        earlier in that order, sorted by entity indices.
     """
     if max_sentences < 1:
         raise ValueError(f"max_sentences must be >= 1, not {max_sentences}")
-    by_sentence: Dict[int, Dict[str, List[int]]] = {}
-    for i, ent in enumerate(entities):
-        if ent.label_ in roles:
-            by_sentence.setdefault(sent_ids[ent.start], {}).setdefault(ent.label_, []).append(i)
-    candidates: List[Candidate] = []
-    for first in sorted(by_sentence):
-        window = range(first, first + max_sentences)
-        pools = [[i for s in window for i in by_sentence.get(s, {}).get(role, [])] for role in roles]
-        for combo in product(*pools):
-            # Each candidate once: from the window starting at its earliest sentence.
-            if min(sent_ids[entities[i].start] for i in combo) != first:
-                continue
-            if max_width > 0 and candidate_width(entities, combo) > max_width:
-                continue
-            candidates.append(tuple(combo))
-    return candidates
+    anchored = _anchored_pools(entities, sent_ids, roles, max_sentences)
+    widest = max_width if max_width > 0 else max((e.end for e in entities), default=0)
+    order = _generation_order(entities, sent_ids)
+    if limit <= 0 or _count_within(entities, anchored, widest) <= limit:
+        return sorted(_within(entities, anchored, widest), key=order)
+    low, high = 0, widest  # the smallest width that admits at least `limit` candidates
+    while low < high:
+        middle = (low + high) // 2
+        if _count_within(entities, anchored, middle) >= limit:
+            high = middle
+        else:
+            low = middle + 1
+    narrower = [c for c in _within(entities, anchored, low - 1)] if low > 0 else []
+    at_limit = (c for c in _within(entities, anchored, low) if candidate_width(entities, c) == low)
+    return sorted(narrower + heapq.nsmallest(limit - len(narrower), at_limit, key=order))
 
 
 def candidate_width(entities: Sequence[Span], candidate: Candidate) -> int:
     """Tokens from the first member's start to the last member's end."""
     return max(entities[i].end for i in candidate) - min(entities[i].start for i in candidate)
-
-
-def narrowest_candidates(entities: Sequence[Span], candidates: Sequence[Candidate], limit: int) -> List[Candidate]:
-    """At most `limit` candidates: the narrowest (by `candidate_width`), the widest dropped.
-
-    entities (Sequence[Span]): the entities the candidates index into.
-    candidates (Sequence[Tuple[int, ...]]): from `candidate_tuples`.
-    limit (int): how many to keep; 0 or less keeps all.
-    RETURNS (List[Tuple[int, ...]]): all candidates, unchanged, when within the limit; else the
-        `limit` narrowest (among equally wide ones the earlier in `candidates` win) sorted by
-        entity indices.
-    """
-    if limit <= 0 or len(candidates) <= limit:
-        return list(candidates)
-    by_width = sorted(candidates, key=lambda c: candidate_width(entities, c))  # stable: ties keep order
-    return sorted(by_width[:limit])
 
 
 # What the link model sees about a candidate besides the entities' vectors. Per role pair
@@ -120,20 +170,28 @@ def _gap(a: Span, b: Span) -> int:
     return max(0, b.start - a.end, a.start - b.end)
 
 
-def _nearest(entities: Sequence[Span], sent_ids: Sequence[int]) -> Dict[Tuple[int, str], int]:
+class _Nearest:
     """(entity index, category) -> index of the nearest entity of that category in the same
-    sentence (by token gap; ties: the earlier one)."""
-    nearest: Dict[Tuple[int, str], int] = {}
-    for i, a in enumerate(entities):
-        best: Dict[str, Tuple[int, int]] = {}
-        for j, b in enumerate(entities):
-            if i == j or sent_ids[a.start] != sent_ids[b.start]:
-                continue
-            key = (_gap(a, b), b.start)
-            if b.label_ not in best or key < best[b.label_]:
-                best[b.label_] = key
-                nearest[(i, b.label_)] = j
-    return nearest
+    sentence (by token gap; ties: the earlier one), computed when first asked: only among the
+    entities of one sentence, so the cost follows the sentences, not the whole doc."""
+
+    def __init__(self, entities: Sequence[Span], sent_ids: Sequence[int]):
+        self.entities = entities
+        self.sentence_of = [sent_ids[e.start] for e in entities]
+        self.in_sentence: Dict[int, List[int]] = {}
+        for j, sentence in enumerate(self.sentence_of):
+            self.in_sentence.setdefault(sentence, []).append(j)
+        self.cache: Dict[Tuple[int, str], int] = {}
+
+    def get(self, i: int, label: str) -> int:
+        if (i, label) not in self.cache:
+            a, best, best_key = self.entities[i], -1, None
+            for j in self.in_sentence[self.sentence_of[i]]:
+                b = self.entities[j]
+                if j != i and b.label_ == label and (best_key is None or (_gap(a, b), b.start) < best_key):
+                    best, best_key = j, (_gap(a, b), b.start)
+            self.cache[(i, label)] = best
+        return self.cache[(i, label)]
 
 
 def tuple_features(
@@ -147,8 +205,10 @@ def tuple_features(
     roles (Sequence[str]): the role categories, in candidate order.
     RETURNS (List[List[float]]): the rows, in candidate order.
     """
-    nearest = _nearest(entities, sent_ids)
+    nearest = _Nearest(entities, sent_ids)
     starts = sorted(e.start for e in entities)
+    # per role, its entities by start: the ones inside a tuple's extent are found by bisection
+    by_role = {role: sorted((e.start, i) for i, e in enumerate(entities) if e.label_ == role) for role in roles}
     pairs = role_pairs(len(roles))
     rows = []
     for combo in candidates:
@@ -157,19 +217,21 @@ def tuple_features(
         for i, j in pairs:
             a, b = members[i], members[j]
             lo, hi = min(a.end, b.end), max(a.start, b.start)
-            between = sum(1 for s in starts if lo <= s < hi)
+            between = max(0, bisect.bisect_left(starts, hi) - bisect.bisect_left(starts, lo))
             row += [
                 math.log1p(_gap(a, b)) / 5.0,
                 1.0 if a.start < b.start else -1.0 if a.start > b.start else 0.0,
                 math.log1p(between) / 3.0,
                 float(sent_ids[a.start] == sent_ids[b.start]),
-                float(nearest.get((combo[i], b.label_)) == combo[j]),
-                float(nearest.get((combo[j], a.label_)) == combo[i]),
+                float(nearest.get(combo[i], b.label_) == combo[j]),
+                float(nearest.get(combo[j], a.label_) == combo[i]),
             ]
         first, last = min(m.start for m in members), max(m.end for m in members)
         row.append(math.log1p(last - first) / 5.0)
-        for role, member in zip(roles, members):
-            others = sum(1 for e in entities if e.label_ == role and e is not member and first <= e.start and e.end <= last)
+        for role, index in zip(roles, combo):
+            pool = by_role[role]
+            inside = pool[bisect.bisect_left(pool, (first, -1)) : bisect.bisect_left(pool, (last, -1))]
+            others = sum(1 for _, k in inside if k != index and entities[k].end <= last)
             row.append(math.log1p(others) / 3.0)
         row.append(float(sent_ids[last - 1] - sent_ids[first]))
         rows.append(row)

@@ -3,7 +3,7 @@
 Candidates (see `fgen.pipeline.links.link_candidates`): every combination of one entity per role
 (PERTURBING_ACTION, CONTEXT, EFFECT, PHENOTYPE) within `max_sentences` consecutive sentences
 (and `max_width` tokens when > 0). Beyond `max_candidates` per doc only the narrowest are
-kept (the widest are dropped; `link_candidates.narrowest_candidates`).
+kept (the widest are dropped; `link_candidates.candidate_tuples` builds only those).
 `fgen.link_model.v1` scores each candidate (a tuple logit) and each of its 6 role pairs (pair
 logits). Decoding keeps every candidate whose probability is >= `threshold`, so an entity can
 take part in several statements and each statement has exactly one entity per role.
@@ -40,7 +40,6 @@ from fgen.pipeline.links.link_candidates import (
     Candidate,
     candidate_tuples,
     n_tuple_features,
-    narrowest_candidates,
     role_pairs,
     sentence_ids,
     tuple_features,
@@ -201,8 +200,9 @@ class FgenLinks(TrainablePipe):
         ents = [e for e in (entity_spans(doc, self.cfg["spans_key"]) if entities is None else entities) if e.label_ in roles]
         ents.sort(key=lambda e: (e.start, e.end, e.label_))
         sent_ids = sentence_ids(doc)
-        cands = candidate_tuples(ents, sent_ids, roles, self.cfg["max_sentences"], self.cfg["max_width"])
-        cands = narrowest_candidates(ents, cands, int(self.cfg["max_candidates"]))
+        cands = candidate_tuples(
+            ents, sent_ids, roles, self.cfg["max_sentences"], self.cfg["max_width"], limit=int(self.cfg["max_candidates"])
+        )
         return DocCandidates(ents, cands, tuple_features(ents, cands, sent_ids, roles))
 
     def _batch(self, per_doc: Sequence[DocCandidates]) -> LinkBatch:

@@ -49,7 +49,7 @@ def check_output_location(output: Union[str, Path], is_folder: bool, inputs: Ite
     existing = _nearest_existing(resolved.parent)
     if not existing.is_dir():
         raise AnnotateError(f"{output}: cannot be created ({existing} is a file, not a folder)")
-    if not os.access(existing, os.W_OK | os.X_OK):
+    if not writable(existing):
         raise AnnotateError(f"{output}: cannot be written ({existing} is read-only)")
     if is_folder and output.is_dir():
         foreign = foreign_entries(output)
@@ -59,6 +59,11 @@ def check_output_location(output: Union[str, Path], is_folder: bool, inputs: Ite
                 f"{output}: the folder holds files fgen did not write ({shown}); "
                 "choose a new or empty folder (a folder output is replaced as a whole)"
             )
+
+
+def writable(folder: Path) -> bool:
+    """Whether files can be created in `folder` (False on a read-only file system, even for root)."""
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def foreign_entries(folder: Union[str, Path]) -> List[str]:

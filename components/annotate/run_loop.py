@@ -137,15 +137,16 @@ def _failures_collected(nlp: Language, failures: List[BaseException]) -> Iterato
     """Components that fail on a batch append the error to `failures` and drop the batch
     (spaCy's error handler) instead of ending the run; restored afterwards."""
     saved = [(proc, proc.get_error_handler()) for _, proc in nlp.pipeline if hasattr(proc, "set_error_handler")]
+    saved_default = nlp.default_error_handler  # function components use this one
 
     def collect(name: str, proc: Any, docs: List[Doc], err: Exception) -> None:
         failures.append(err)
 
-    for proc, _ in saved:
-        proc.set_error_handler(collect)
+    nlp.set_error_handler(collect)
     try:
         yield
     finally:
+        nlp.default_error_handler = saved_default
         for proc, handler in saved:
             proc.set_error_handler(handler)
 

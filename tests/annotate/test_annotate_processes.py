@@ -1,0 +1,91 @@
+"""Worker processes (issue 11, items 7 and 8): `nlp.pipe(n_process=2)` after the pipeline ran in
+the same process, and the workers of a killed `annotate -n 2`, which must die with it; the run
+is then resumed (a real SIGKILL) and gives every id exactly once. Real processes, each guarded
+by a timeout, so a regression fails instead of hanging."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.annotate.test_annotate import LINKED, PLAIN, REPO, UNLINKED, read_output, run_cli_here, write_jsonl_input
+
+FIXTURES = REPO / "tests" / "fixtures"
+PIPE_AFTER_CALL = """
+import sys, spacy
+nlp = spacy.load(sys.argv[1])
+nlp(sys.argv[2] * 20)  # torch starts its OpenMP threads here
+docs = list(nlp.pipe([sys.argv[2]] * 8, n_process=2, batch_size=2))
+print(len(docs), len(docs[0].spans["fgen"]))
+"""
+
+
+def run_killable(cmd, timeout, **kwargs) -> subprocess.CompletedProcess:
+    """subprocess.run in a session of its own, all of it killed on timeout (a hung pool too)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"{' '.join(map(str, cmd))[:200]} hung (killed after {timeout} s)")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def test_pipe_with_processes_after_the_pipeline_ran_does_not_hang():
+    expected = json.loads((FIXTURES / "pipeline_0_1_0_predictions.json").read_text())
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # torch's default: a thread pool
+    result = run_killable([sys.executable, "-c", PIPE_AFTER_CALL, str(FIXTURES / "pipeline_0_1_0"), expected["text"]], 120, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["8", str(len(expected["ents"]))]
+
+
+def children(pid: int) -> list:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_die_with_a_killed_annotate_and_resume_gives_every_id_once(model_dir, tmp_path):
+    ids = [f"r{i}" for i in range(300)]
+    texts = [LINKED, UNLINKED, PLAIN]
+    source = write_jsonl_input(tmp_path / "in.jsonl", [{"id": i, "text": texts[n % 3]} for n, i in enumerate(ids)])
+    out = tmp_path / "out.jsonl"
+    journal = tmp_path / "out.jsonl.partial.jsonl"
+    code = REPO / "tests" / "annotate" / "test_annotate.py"
+    cmd = [sys.executable, "scripts/annotate.py", model_dir, source, out, "--code", code, "-n", "2", "-b", "1"]
+    proc = subprocess.Popen(list(map(str, cmd)), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if journal.exists() and journal.read_bytes().count(b"\n") > 5:
+                break
+            time.sleep(0.05)
+        workers = children(proc.pid)
+        assert proc.poll() is None and len(workers) >= 2, "annotate ended or never started its workers"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(alive(w) for w in workers):
+            time.sleep(0.1)
+        assert not any(alive(w) for w in workers), "workers outlived their parent"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
+        for w in children(proc.pid):
+            os.kill(w, signal.SIGKILL)
+    result = run_cli_here(model_dir, source, out, "--resume")  # in this process: the component is registered here
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "from the journal of an earlier run" in result.stdout
+    assert [r["id"] for r in read_output(out)] == ids

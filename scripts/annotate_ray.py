@@ -2,7 +2,7 @@
 
     python scripts/annotate_ray.py MODEL INPUT... OUTPUT_DIR [--actors N] [--cpus-per-actor N]
         [--gpus-per-actor N] [--batch-size N] [--address auto|ray://HOST:PORT] [--code FILE]
-        [--retries N]
+        [--retries N] [--markers]
 
 INPUT: files, folders or glob patterns (quoted: `'baseline/*.xml.gz'`) of the inputs
 `scripts/annotate.py` reads, PubMed `.xml.gz` among them. One Ray task per input file, run by
@@ -59,6 +59,7 @@ def main(
     address: Optional[str] = typer.Option(None, "--address", help="Cluster to join: auto or ray://HOST:PORT (default: start a local one)"),
     code: Optional[Path] = typer.Option(None, "--code", "-c", help="Python file each actor imports first (custom components)"),
     retries: int = typer.Option(3, "--retries", min=0, help="Times a file's task is retried after its worker died"),
+    markers: bool = typer.Option(False, "--markers", help="Write <stem>.parquet._SUCCESS after each file and skip on it (object storage, where rename is not atomic)"),
 ) -> None:
     """Annotate INPUT files with MODEL on Ray: one Parquet file per input in OUTPUT_DIR."""
     if not Path(model).exists() and not is_package(model):
@@ -75,7 +76,7 @@ def main(
     try:
         summary = run(
             model, inputs, output_dir, actors=actors, cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor,
-            batch_size=batch_size, address=address, code=code, retries=retries, on_start=on_start, on_file=progress,
+            batch_size=batch_size, address=address, code=code, retries=retries, markers=markers, on_start=on_start, on_file=progress,
         )
     except AnnotateError as err:
         msg.fail(str(err), exits=1)

@@ -30,6 +30,9 @@ from fgen.util.atomic import write_bytes_atomic
 
 MANIFEST = "manifest.jsonl"
 OUTPUT_SUFFIX = ".parquet"
+# With `markers`, `<stem>.parquet._SUCCESS` is written after the Parquet file and marks it done: on
+# object storage (S3, GCS, their FUSE mounts) a rename is a copy, so a file can exist half-written.
+MARKER_SUFFIX = "._SUCCESS"
 # Statement roles of the Parquet schema for a pipeline without `fgen_links` (the V2 categories).
 DEFAULT_ROLES = ("PERTURBING_ACTION", "CONTEXT", "EFFECT", "PHENOTYPE")
 # Problems listed in a manifest line; the counts per reason cover all of them.
@@ -42,6 +45,13 @@ def output_name(path: Path) -> str:
     suffix = input_suffix(path)
     stem = path.name[: -len(suffix)] if suffix and path.name.lower().endswith(suffix) else path.stem
     return stem + OUTPUT_SUFFIX
+
+
+def is_done(output_dir: Path, path: Path, markers: bool = False) -> bool:
+    """Whether the input `path` has its output in `output_dir`: the Parquet file, or with
+    `markers` its `_SUCCESS` marker."""
+    output = output_dir / output_name(path)
+    return (output.with_name(output.name + MARKER_SUFFIX) if markers else output).exists()
 
 
 def expand_inputs(inputs: Sequence[Union[str, Path]], output_dir: Union[str, Path]) -> List[Path]:
@@ -136,7 +146,7 @@ class _FileReport:
             self.failure = f"{self.path}: cannot read ({err.strerror or err})"
 
 
-def annotate_file(nlp: Language, path: Path, output_dir: Path, batch_size: Optional[int] = None) -> Dict[str, Any]:
+def annotate_file(nlp: Language, path: Path, output_dir: Path, batch_size: Optional[int] = None, markers: bool = False) -> Dict[str, Any]:
     """Annotate one input file and write `output_dir/<stem>.parquet` atomically; a file whose
     reading failed (unreadable, malformed XML, corrupt gzip) gets no Parquet file, so a rerun
     tries it again.
@@ -145,13 +155,14 @@ def annotate_file(nlp: Language, path: Path, output_dir: Path, batch_size: Optio
     path (Path): the input file.
     output_dir (Path): where the Parquet file goes.
     batch_size (Optional[int]): nlp.pipe batch size (default: the pipeline's).
+    markers (bool): write `<stem>.parquet._SUCCESS` after the Parquet file.
     RETURNS (Dict[str, Any]): the manifest line: input, output, status ("done" or "failed"),
         records read, annotated, skipped (with `skip_reasons` and the first `problems`),
-        `deleted_pmids`, error, seconds, worker.
+        `deleted_pmids`, error, seconds, started and finished (epoch seconds), worker.
     """
     from fgen.annotate.parquet import parquet_bytes, parquet_schema
 
-    start = time.perf_counter()
+    started, start = time.time(), time.perf_counter()
     report = _FileReport(path)
     model, version = model_id(nlp)
     rows = (
@@ -170,13 +181,16 @@ def annotate_file(nlp: Language, path: Path, output_dir: Path, batch_size: Optio
     data = parquet_bytes(counted(rows), parquet_schema(pipeline_roles(nlp)))
     if report.failure is None:
         write_bytes_atomic(output, data)
+        if markers:
+            write_bytes_atomic(output.with_name(output.name + MARKER_SUFFIX), b"")
     else:
         output = None
     return {
         "input": str(path), "output": str(output) if output else None, "status": "failed" if report.failure else "done",
         "records": report.read, "annotated": annotated if output else 0, "skipped": sum(report.skip_reasons.values()),
         "skip_reasons": dict(report.skip_reasons), "problems": report.problems, "deleted_pmids": report.deleted,
-        "error": report.failure, "seconds": round(time.perf_counter() - start, 3), "worker": worker_name(),
+        "error": report.failure, "seconds": round(time.perf_counter() - start, 3),
+        "started": round(started, 3), "finished": round(time.time(), 3), "worker": worker_name(),
         "model": model, "model_version": version,
     }
 
@@ -189,7 +203,8 @@ def worker_name() -> str:
 def failed_entry(path: Path, error: str) -> Dict[str, Any]:
     """The manifest line of a file that produced no output (a task that kept failing)."""
     return {"input": str(path), "output": None, "status": "failed", "records": 0, "annotated": 0, "skipped": 0,
-            "skip_reasons": {}, "problems": [], "deleted_pmids": [], "error": error, "seconds": None, "worker": None}
+            "skip_reasons": {}, "problems": [], "deleted_pmids": [], "error": error, "seconds": None, "started": None,
+            "finished": None, "worker": None}
 
 
 def append_manifest(output_dir: Path, entry: Dict[str, Any]) -> None:
@@ -201,7 +216,9 @@ def append_manifest(output_dir: Path, entry: Dict[str, Any]) -> None:
 class FileAnnotator:
     """The Ray Data actor: loads the pipeline once, then annotates one input file per call."""
 
-    def __init__(self, model: str, output_dir: str, batch_size: Optional[int] = None, gpu: bool = False, code: Optional[str] = None):
+    def __init__(
+        self, model: str, output_dir: str, batch_size: Optional[int] = None, gpu: bool = False, code: Optional[str] = None, markers: bool = False
+    ):
         from spacy.cli._util import import_code
 
         import fgen  # noqa: F401  registers the Doc and Span extensions in this worker
@@ -216,12 +233,13 @@ class FileAnnotator:
         self.nlp = load_pipeline(model)
         self.output_dir = Path(output_dir)
         self.batch_size = batch_size
+        self.markers = markers
 
     def __call__(self, batch: Dict[str, Any]) -> Dict[str, List[str]]:
         entries = []
         for path in map(Path, batch["path"]):
             try:
-                entry = annotate_file(self.nlp, path, self.output_dir, self.batch_size)
+                entry = annotate_file(self.nlp, path, self.output_dir, self.batch_size, self.markers)
             except Exception as err:  # a bug or a doc the output cannot hold: that file fails, the job goes on
                 entry = failed_entry(path, f"{path}: {type(err).__name__}: {' '.join(str(err).split())[:300]}")
                 entry["worker"] = worker_name()
@@ -269,6 +287,7 @@ def run(
     address: Optional[str] = None,
     code: Optional[Path] = None,
     retries: int = 3,
+    markers: bool = False,
     on_start: Optional[Callable[[int, int], None]] = None,
     on_file: Optional[Callable[[Dict[str, Any]], None]] = None,
 ) -> RunSummary:
@@ -284,6 +303,7 @@ def run(
     address (Optional[str]): cluster to join (`auto`, `ray://...`); None starts a local one.
     code (Optional[Path]): Python file each actor imports first (custom components).
     retries (int): times a task is retried after its worker died.
+    markers (bool): a file is done when its `_SUCCESS` marker exists (object storage), not its Parquet file.
     on_start (Callable[[int, int], None]): called with the number of files to do and of files done before.
     on_file (Callable[[Dict[str, Any]], None]): called with each manifest line as it is written.
     RETURNS (RunSummary): counts of this run.
@@ -292,7 +312,7 @@ def run(
     start = time.perf_counter()
     output_dir = Path(output_dir)
     files = expand_inputs(inputs, output_dir)
-    todo = [p for p in files if not (output_dir / output_name(p)).exists()]
+    todo = [p for p in files if not is_done(output_dir, p, markers)]
     summary = RunSummary(len(files), len(files) - len(todo), 0, 0, 0, 0.0)
     if on_start is not None:
         on_start(len(todo), summary.already_done)
@@ -319,7 +339,7 @@ def run(
             num_gpus=gpus_per_actor,
             fn_constructor_kwargs={
                 "model": str(local_model.resolve()) if local_model.exists() else model, "output_dir": str(output_dir.resolve()),
-                "batch_size": batch_size, "gpu": gpus_per_actor > 0, "code": str(Path(code).resolve()) if code else None,
+                "batch_size": batch_size, "gpu": gpus_per_actor > 0, "code": str(Path(code).resolve()) if code else None, "markers": markers,
             },
             max_task_retries=retries,
         )

@@ -18,7 +18,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 import fgen  # noqa: F401  registers the Doc and Span extensions
-from fgen.annotate.distributed import MANIFEST, annotate_file, expand_inputs, output_name, run
+from fgen.annotate.distributed import MANIFEST, annotate_file, expand_inputs, is_done, output_name, run
 from fgen.annotate.inputs import AnnotateError
 from fgen.annotate.parquet import read_parquet_rows
 from fgen.annotate.run_loop import annotate
@@ -169,3 +169,13 @@ def test_annotate_file_without_ray_writes_nothing_for_a_broken_file(tmp_path, nl
     entry = annotate_file(nlp, broken, tmp_path)
     assert (entry["status"], entry["output"]) == ("failed", None) and "corrupt gzip data" in entry["error"]
     assert not list(tmp_path.glob("*.parquet"))
+
+
+def test_success_markers_for_object_storage(tmp_path, nlp):
+    source = baseline_file(tmp_path / "pubmed25n0001.xml.gz", article("1", [("", LINKED)]))
+    out = tmp_path / "out"
+    annotate_file(nlp, source, out)
+    assert is_done(out, source) and not is_done(out, source, markers=True)  # a Parquet file alone may be half-copied
+    entry = annotate_file(nlp, source, out, markers=True)
+    assert entry["status"] == "done" and is_done(out, source, markers=True)
+    assert sorted(p.name for p in out.iterdir()) == ["pubmed25n0001.parquet", "pubmed25n0001.parquet._SUCCESS"]

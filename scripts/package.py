@@ -16,18 +16,24 @@ top-level package, with fgen's entry points (factories, architectures, scorers, 
 - custom code imports the same way as in the project (`import fgen`), from one source of truth
   copied at build time: nothing is duplicated in the repository;
 - the wheel requires what fgen requires (pyproject.toml) plus what spaCy finds for the
-  pipeline, and never a separate `fgen` distribution.
+  pipeline, and never a separate `fgen` distribution;
+- fgen's console commands come along (`fgen-annotate`, `[project.scripts]`), and the scheme
+  definition files are copied into the pipeline's `definitions/` folder, so MAE output works
+  outside the repository without `--definitions`.
 """
 import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import srsly
 import typer
+from spacy.util import load_config
 
+from fgen.annotate.outputs import DEFINITIONS_FOLDER
+from fgen.corpus.schemes import SCHEME_FILES, find_definitions_dir
 from fgen.util.console import msg
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,6 +81,33 @@ def patch_setup(setup_py: Path, entry_points: Dict[str, Dict[str, str]], package
     setup_py.write_text(text, encoding="utf8")
 
 
+def definitions_source(model: Path, given: Optional[Path]) -> Optional[Path]:
+    """The folder with the scheme definition files to ship: `given`, else the pipeline's
+    `paths.definitions`, else the first above the pipeline or the working directory."""
+    if given is not None:
+        return given
+    trained_with = load_config(model / "config.cfg", interpolate=False).get("paths", {}).get("definitions")
+    candidates = [Path(trained_with)] if trained_with else []
+    for name in SCHEME_FILES:
+        found = find_definitions_dir([*candidates, model, Path.cwd()], name)
+        if found is not None:
+            return found
+    return None
+
+
+def copy_definitions(source: Path, pipeline_dir: Path) -> List[str]:
+    """Copy every scheme definition file in `source` to `pipeline_dir/definitions`; returns their names."""
+    target = pipeline_dir / DEFINITIONS_FOLDER
+    target.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for files in SCHEME_FILES.values():
+        if all((source / name).is_file() for name in files):
+            for name in files:
+                shutil.copyfile(source / name, target / name)
+                copied.append(name)
+    return copied
+
+
 def _run(cmd: List[str], what: str) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
@@ -87,6 +120,7 @@ def main(
     output: Path = typer.Argument(Path("packages"), help="Folder for the package source and the wheel"),
     name: str = typer.Option("fgen_pipeline", "--name", help="Package name without the language prefix"),
     version: str = typer.Option("0.1.0", "--version", help="Package version"),
+    definitions: Optional[Path] = typer.Option(None, "--definitions", "-d", help="Folder with the scheme definition files to ship (default: the pipeline's paths.definitions, else found above it)"),
 ) -> None:
     """Build packages/en_<name>-<version>-py3-none-any.whl with the pipeline and fgen's code."""
     if not (model / "config.cfg").is_file():
@@ -103,7 +137,12 @@ def main(
     if vendored.exists():
         shutil.rmtree(vendored)
     shutil.copytree(REPO / "components", vendored, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    patch_setup(main_path / "setup.py", project["entry-points"], fgen_packages())
+    shipped = definitions_source(model, definitions)
+    copied = copy_definitions(shipped, main_path / f"{meta['lang']}_{name}" / f"{meta['lang']}_{name}-{version}") if shipped else []
+    if not copied:
+        msg.warn("No scheme definition files found: MAE output of the installed pipeline will need --definitions (pass --definitions DIR here)")
+    entry_points = {**project["entry-points"], "console_scripts": project.get("scripts", {})}
+    patch_setup(main_path / "setup.py", entry_points, fgen_packages())
     for old in output.glob(f"en_{name}-{version}-*.whl"):
         old.unlink()
     _run([sys.executable, "-m", "pip", "wheel", str(main_path), "--no-deps", "--no-build-isolation", "-q",

@@ -15,7 +15,7 @@ import pytest
 
 from fgen.install_check import editable_install, shadowing_problem
 
-from .conftest import REPO, TEXT
+from .conftest import REPO, TEXT, V2_CATEGORIES, V2_VALUES
 from .test_train_smoke import corpus, run, train  # noqa: F401  (module fixture + helpers)
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -32,10 +32,29 @@ print(json.dumps({
     "scores": doc._.link_scores,
 }))
 """
+# `python -m fgen.annotate` as the wheel installs it, MAE output without --definitions, outside the repository
+ANNOTATE_WITH_PACKAGE = """
+import json, pathlib, runpy, sys
+pathlib.Path("in.jsonl").write_text(json.dumps({"id": "a1", "text": sys.argv[1]}) + "\\n")
+sys.argv = ["fgen.annotate", "en_fgen_pipeline", "in.jsonl", "mae_out"]
+try:
+    runpy.run_module("fgen.annotate", run_name="__main__")
+except SystemExit as stop:
+    assert not stop.code, stop.code
+print(json.dumps(sorted(p.name for p in pathlib.Path("mae_out").iterdir())))
+"""
+
+
+def write_definitions(folder: Path) -> Path:
+    """The V2 scheme definition files of the tests' corpus, in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tag_categories_v2.json").write_text(json.dumps(V2_CATEGORIES))
+    (folder / "tag_list_definitions_v2.json").write_text(json.dumps(V2_VALUES))
+    return folder
 
 
 def build_wheel(model: Path, output: Path) -> Path:
-    run(REPO / "scripts" / "package.py", model, output, "--version", "0.0.1")
+    run(REPO / "scripts" / "package.py", model, output, "--version", "0.0.1", "--definitions", write_definitions(output / "defs"))
     wheels = list(output.glob("en_fgen_pipeline-0.0.1-*.whl"))
     assert len(wheels) == 1
     return wheels[0]
@@ -55,6 +74,9 @@ def test_wheel_carries_every_module_and_entry_point(wheel: Path):
     text = zipfile.ZipFile(wheel).read(entry_points).decode("utf8")
     for name in ("fgen_ner", "fgen_values", "fgen_links", "fgen.labels_from_definitions.v1", "fgen.run_logger.v1"):
         assert name in text
+    assert "[console_scripts]\nfgen-annotate = fgen.annotate.cli:app" in text  # the command without the repository
+    shipped = {n.rsplit("/", 1)[1] for n in names if "/definitions/" in n}
+    assert shipped == {"tag_categories_v2.json", "tag_list_definitions_v2.json"}  # MAE output without --definitions
 
 
 def test_wheel_runs_from_its_own_copy_of_fgen(wheel: Path, tmp_path: Path):
@@ -62,13 +84,16 @@ def test_wheel_runs_from_its_own_copy_of_fgen(wheel: Path, tmp_path: Path):
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
                    check=True, capture_output=True, timeout=300)
     expected = json.loads((FIXTURES / "pipeline_0_1_0_predictions.json").read_text())
-    used = subprocess.run([sys.executable, "-c", USE_PACKAGE, expected["text"]], capture_output=True, text=True,
+    # one interpreter for both: the pipeline used in Python, then `python -m fgen.annotate`
+    used = subprocess.run([sys.executable, "-c", USE_PACKAGE + ANNOTATE_WITH_PACKAGE, expected["text"]], capture_output=True, text=True,
                           cwd=tmp_path, env={"PYTHONPATH": str(target), "HOME": str(tmp_path)}, timeout=300)
-    assert used.returncode == 0, used.stderr[-3000:]
-    facts = json.loads(used.stdout.strip().splitlines()[-1])
+    assert used.returncode == 0, used.stdout[-2000:] + used.stderr[-3000:]
+    lines = used.stdout.strip().splitlines()
+    facts = json.loads(next(line for line in lines if line.startswith('{"pipeline"')))
     assert facts["fgen_from"].startswith(str(target))  # the wheel's copy, not the repository's
     assert facts["pipeline"] == ["tok2vec", "fgen_ner", "fgen_values", "fgen_links"]
     assert facts["ents"] == [e[:4] for e in expected["ents"]]
+    assert json.loads(lines[-1]) == [".fgen-output.json", "a1.xml"]
 
 
 @pytest.mark.skipif(editable_install() is None, reason="fgen is not installed in editable mode here")
@@ -102,3 +127,8 @@ def test_wheel_installs_and_loads_in_a_fresh_venv(corpus, tmp_path):  # noqa: F8
     assert facts["fgen_from"].startswith(str(venv))
     assert len(facts["scores"]) == len(facts["links"])
     assert all(links == ["CONTEXT", "EFFECT", "PERTURBING_ACTION", "PHENOTYPE"] for links in facts["links"])
+    (tmp_path / "in.txt").write_text(TEXT.replace("\n", " ") + "\n")
+    command = subprocess.run([str(venv / "bin" / "fgen-annotate"), "en_fgen_pipeline", "in.txt", "mae_out"], capture_output=True,
+                             text=True, cwd=tmp_path, env={"PATH": str(venv / "bin"), "HOME": str(tmp_path)}, timeout=300)
+    assert command.returncode == 0, command.stdout[-2000:] + command.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "mae_out").iterdir()) == [".fgen-output.json", "in_1.xml"]

@@ -158,38 +158,30 @@ def annotate_file(nlp: Language, path: Path, output_dir: Path, batch_size: Optio
     markers (bool): write `<stem>.parquet._SUCCESS` after the Parquet file.
     RETURNS (Dict[str, Any]): the manifest line: input, output, status ("done" or "failed"),
         records read, annotated, skipped (with `skip_reasons` and the first `problems`),
-        `deleted_pmids`, error, seconds, started and finished (epoch seconds), worker.
+        `deleted_pmids`, error, seconds (wall) and cpu_seconds (of this process: less than seconds
+        when other processes share its CPUs), started and finished (epoch seconds), worker.
     """
     from fgen.annotate.parquet import parquet_bytes, parquet_schema
 
-    started, start = time.time(), time.perf_counter()
+    started, start, cpu_start = time.time(), time.perf_counter(), time.process_time()
     report = _FileReport(path)
     model, version = model_id(nlp)
     rows = (
         {**doc_record(doc, doc_id), "source_file": path.name, "model": model, "model_version": version}
         for doc, doc_id in nlp.pipe(report.texts(nlp.max_length), as_tuples=True, batch_size=batch_size)
     )
-    annotated = 0
-
-    def counted(records: Iterator[Dict[str, Any]]) -> Iterator[Dict[str, Any]]:
-        nonlocal annotated
-        for record in records:
-            annotated += 1
-            yield record
-
-    output: Optional[Path] = output_dir / output_name(path)
-    data = parquet_bytes(counted(rows), parquet_schema(pipeline_roles(nlp)))
-    if report.failure is None:
+    output = output_dir / output_name(path)
+    data = parquet_bytes(rows, parquet_schema(pipeline_roles(nlp)))
+    done = report.failure is None
+    if done:
         write_bytes_atomic(output, data)
         if markers:
             write_bytes_atomic(output.with_name(output.name + MARKER_SUFFIX), b"")
-    else:
-        output = None
     return {
-        "input": str(path), "output": str(output) if output else None, "status": "failed" if report.failure else "done",
-        "records": report.read, "annotated": annotated if output else 0, "skipped": sum(report.skip_reasons.values()),
+        "input": str(path), "output": str(output) if done else None, "status": "done" if done else "failed",
+        "records": report.read, "annotated": len(report.seen) if done else 0, "skipped": sum(report.skip_reasons.values()),
         "skip_reasons": dict(report.skip_reasons), "problems": report.problems, "deleted_pmids": report.deleted,
-        "error": report.failure, "seconds": round(time.perf_counter() - start, 3),
+        "error": report.failure, "seconds": round(time.perf_counter() - start, 3), "cpu_seconds": round(time.process_time() - cpu_start, 3),
         "started": round(started, 3), "finished": round(time.time(), 3), "worker": worker_name(),
         "model": model, "model_version": version,
     }
@@ -203,7 +195,7 @@ def worker_name() -> str:
 def failed_entry(path: Path, error: str) -> Dict[str, Any]:
     """The manifest line of a file that produced no output (a task that kept failing)."""
     return {"input": str(path), "output": None, "status": "failed", "records": 0, "annotated": 0, "skipped": 0,
-            "skip_reasons": {}, "problems": [], "deleted_pmids": [], "error": error, "seconds": None, "started": None,
+            "skip_reasons": {}, "problems": [], "deleted_pmids": [], "error": error, "seconds": None, "cpu_seconds": None, "started": None,
             "finished": None, "worker": None}
 
 
@@ -267,7 +259,7 @@ def connect(address: Optional[str], num_cpus: float, num_gpus: float) -> bool:
     if ray.is_initialized():
         return False
     if address:
-        ray.init(address=address, include_dashboard=False)
+        ray.init(address=address)
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a cluster of this machine only
@@ -344,10 +336,12 @@ def run(
             max_task_retries=retries,
         )
         seen: Set[str] = set()
-        for row in dataset.iter_rows():
-            entry = json.loads(row["entry"])
-            seen.add(entry["input"])
-            _count(summary, entry, output_dir, on_file)
+        # Each file's line as soon as its block arrives: no batching across blocks, no prefetch.
+        for batch in dataset.iter_batches(batch_size=None, prefetch_batches=0):
+            for line in batch["entry"]:
+                entry = json.loads(line)
+                seen.add(entry["input"])
+                _count(summary, entry, output_dir, on_file)
         for path in todo:
             if str(path) not in seen:
                 _count(summary, failed_entry(path, f"{path}: no result: its task failed {retries + 1} times (a worker crash?)"), output_dir, on_file)

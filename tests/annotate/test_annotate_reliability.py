@@ -350,3 +350,14 @@ def test_killed_at_random_points_and_resumed_gives_every_id_once(nlp, tmp_path, 
         assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(f".{out.name}")) == []  # no leftovers
         assert not journal_path(out).exists()
         ids = [f"r{i}" for i in range(12)]
+
+
+def test_text_that_is_not_unicode_is_skipped_not_fatal_at_the_final_write(nlp, tmp_path):
+    # JSON can escape a lone surrogate, which no UTF-8 output can hold
+    source = write_jsonl_input(tmp_path / "in.jsonl", [
+        {"id": "bad", "text": "Knockdown \ud800 of ATG12"}, {"id": "good", "text": LINKED}, {"id": "\udfff", "text": PLAIN}])
+    problems = []
+    annotate(nlp, source, tmp_path / "out.jsonl", on_problem=lambda p: problems.append(str(p)))
+    assert problems == [f'{source}:1: "text" holds a lone surrogate (\\ud800 at 10), not Unicode text',
+                        f'{source}:3: "id" holds a lone surrogate, not Unicode text']
+    assert [r["id"] for r in read_output(tmp_path / "out.jsonl")] == ["good"]

@@ -85,8 +85,8 @@ def random_doc(nlp, rng: random.Random, n_tokens: int, n_entities: int):
 def test_bounded_candidates_equal_the_full_product():
     nlp = spacy.blank("en")
     rng = random.Random(11)
-    for trial in range(80):
-        doc, ents = random_doc(nlp, rng, rng.randint(1, 40), rng.randint(0, 16))
+    for trial in range(50):
+        doc, ents = random_doc(nlp, rng, rng.randint(1, 40), rng.randint(0, 14))
         sent_ids = sentence_ids(doc)
         ms, mw, limit = rng.choice([1, 1, 2, 3]), rng.choice([0, 0, 4, 9]), rng.choice([0, 1, 2, 5, 13, 40, 2000])
         expected = reference_candidates(ents, sent_ids, ROLES, ms, mw, limit)

@@ -187,13 +187,21 @@ def _npy_bytes(array: numpy.ndarray) -> bytes:
 
 
 def encoder_fingerprint(model: Model) -> str:
-    """Which features a model caches: encoder name, its weights and the layers (the cache holds
-    the layers side by side, so one cache serves every `combine`)."""
+    """Which features a model caches: encoder name, its weights, the layers and the windows the
+    docs are cut into (the cache holds the layers side by side, so one cache serves every
+    `combine`)."""
     digest = hashlib.blake2b(digest_size=8)
-    digest.update(repr((model.attrs["name"], model.attrs["layers"])).encode("utf8"))
+    windows = _span_getter_settings(model.layers[0].attrs["get_spans"])
+    digest.update(repr((model.attrs["name"], model.attrs["layers"], windows)).encode("utf8"))
     for tensor in list(torch_module(model.layers[0]).state_dict().values())[:4]:
         digest.update(tensor.detach().cpu().numpy().tobytes()[:65536])
     return digest.hexdigest()
+
+
+def _span_getter_settings(get_spans: Callable) -> tuple:
+    """The span getter's kind and its scalar settings (e.g. window and stride)."""
+    settings = sorted((k, v) for k, v in vars(get_spans).items() if isinstance(v, (bool, int, float, str)))
+    return (type(get_spans).__qualname__, getattr(get_spans, "__qualname__", ""), tuple(settings))
 
 
 def feature_models(nlp: Language) -> List[Model]:

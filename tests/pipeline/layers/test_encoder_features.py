@@ -24,10 +24,10 @@ TRAIN_DATA = [
 ]
 
 
-def tok2vec_config(encoder: Path, layers=(-2, -1), combine: str = "concat") -> dict:
+def tok2vec_config(encoder: Path, layers=(-2, -1), combine: str = "concat", window: int = 8) -> dict:
     features = {
         "@architectures": "fgen.encoder_features.v1", "name": str(encoder), "layers": list(layers), "combine": combine,
-        "get_spans": {"@span_getters": "fgen.wordpiece_strided_spans.v1", "window": 8, "stride": 6},
+        "get_spans": {"@span_getters": "fgen.wordpiece_strided_spans.v1", "window": window, "stride": window - 2},
         "tokenizer_config": {"use_fast": True},
     }
     hash_embed = {"@architectures": "spacy.MultiHashEmbed.v2", "width": 16, "attrs": ["NORM", "SHAPE"],
@@ -141,6 +141,17 @@ def test_cache_keys_see_tokenization():
     assert doc_key(a) == doc_key(b)
     c = spacy.tokens.Doc(nlp.vocab, words=["ATG12", "-knockdown", "cells"], spaces=[False, True, False])
     assert c.text == a.text and doc_key(c) != doc_key(a)
+
+
+def test_cache_folder_sees_the_encoder_windows(tiny_bert):
+    """Other windows give other features: a cache written with one must not serve the other."""
+    fingerprints = []
+    for window in (8, 12):
+        nlp = make_nlp(tiny_bert, window=window)
+        nlp.initialize()
+        (model,) = feature_models(nlp)
+        fingerprints.append(encoder_features.encoder_fingerprint(model))
+    assert fingerprints[0] != fingerprints[1]
 
 
 def test_bad_settings():

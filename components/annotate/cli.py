@@ -95,6 +95,11 @@ def main(
         kept = journal_path(output)
         hint = f" (the annotated docs are kept in {kept}: fix this and run again with --resume)" if kept.exists() else ""
         msg.fail(f"{err}{hint}", exits=1)
+    except OSError as err:  # the disk filled up, the folder went away, ...
+        progress.clear()
+        kept = journal_path(output)
+        where = f" (the annotated docs are kept in {kept}: run again with --resume)" if kept.exists() else ""
+        msg.fail(f"{err.filename or output}: cannot write ({err.strerror or err}){where}", exits=1)
     except KeyboardInterrupt:
         progress.clear()
         msg.warn(f"Interrupted after {annotated} docs: they are in {journal_path(output)}; run again with --resume to continue", exits=130)

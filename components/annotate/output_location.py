@@ -6,9 +6,9 @@ output of fgen: those carry `OUTPUT_MARKER`, the list of the files fgen wrote in
 hold nothing else. A file output is replaced, unless it is one of the inputs.
 """
 import json
-import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterable, List, Union
 
@@ -50,7 +50,7 @@ def check_output_location(output: Union[str, Path], is_folder: bool, inputs: Ite
     if not existing.is_dir():
         raise AnnotateError(f"{output}: cannot be created ({existing} is a file, not a folder)")
     if not writable(existing):
-        raise AnnotateError(f"{output}: cannot be written ({existing} is read-only)")
+        raise AnnotateError(f"{output}: cannot be written (no file can be created in {existing}: read-only or not permitted)")
     if is_folder and output.is_dir():
         foreign = foreign_entries(output)
         if foreign:
@@ -62,8 +62,13 @@ def check_output_location(output: Union[str, Path], is_folder: bool, inputs: Ite
 
 
 def writable(folder: Path) -> bool:
-    """Whether files can be created in `folder` (False on a read-only file system, even for root)."""
-    return os.access(folder, os.W_OK | os.X_OK)
+    """Whether files can be created in `folder`: tried, since permissions alone miss read-only
+    file systems and special ones (/proc)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def foreign_entries(folder: Union[str, Path]) -> List[str]:

@@ -170,6 +170,11 @@ def recover_journal(path: Union[str, Path], header: Optional[bytes] = None) -> J
     vocab = Vocab()
     with path.open("rb") as handle:  # streamed: a journal can be larger than memory
         first = handle.readline()
+        if header is not None and not first.endswith(b"\n") and not handle.read(1):
+            # stopped while the journal was being started: nothing was annotated yet
+            state.problems.append(Problem(f"{path}:1", "incomplete header: the journal is started again"))
+            start_journal(path, header)
+            return state
         try:
             then = json.loads(first.decode("utf8")) if first.endswith(b"\n") else None
         except (UnicodeDecodeError, json.JSONDecodeError):

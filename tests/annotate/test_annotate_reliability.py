@@ -307,7 +307,7 @@ def test_killed_at_random_points_and_resumed_gives_every_id_once(nlp, tmp_path, 
     ids = [f"r{i}" for i in range(12)]
     texts = [LINKED, UNLINKED, PLAIN, LINKED.upper()]
     source = write_jsonl_input(tmp_path / "in.jsonl", [{"id": i, "text": texts[n % 4]} for n, i in enumerate(ids)])
-    real_line, real_render = run_loop.journal_line, run_loop.render_output
+    real_line, real_render, real_start = run_loop.journal_line, run_loop.render_output, run_loop.start_journal
     for seed in range(6):
         rng = random.Random(seed)
         out = tmp_path / (f"out{seed}.jsonl" if seed % 2 else f"mae{seed}")
@@ -332,11 +332,20 @@ def test_killed_at_random_points_and_resumed_gives_every_id_once(nlp, tmp_path, 
                 raise Killed
             return real_render(journal, output, *args)
 
+        def killing_start(journal, header):
+            # killed while starting the journal: part of its header reaches the disk
+            if state["kill_start"]:
+                state["kill_start"] = False
+                Path(journal).write_bytes(header[: rng.randrange(len(header))])
+                raise Killed
+            real_start(journal, header)
+
         monkeypatch.setattr(run_loop, "journal_line", killing_line)
+        monkeypatch.setattr(run_loop, "start_journal", killing_start)
         monkeypatch.setattr(run_loop, "render_output", killing_render)
         runs = 0
         while True:
-            state.update(lines=0, kill_at=rng.randint(1, 8), kill_render=rng.random() < 0.5)
+            state.update(lines=0, kill_at=rng.randint(1, 8), kill_render=rng.random() < 0.5, kill_start=runs == 0 and seed % 3 == 0)
             runs += 1
             try:
                 annotate(nlp, source, out, resume=True, batch_size=rng.randint(1, 4), scheme=v2_scheme)

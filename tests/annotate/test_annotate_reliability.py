@@ -280,6 +280,10 @@ def test_integer_and_string_ids_differ_and_mae_names_keep_one_suffix(nlp, tmp_pa
     assert problems == [] and [r["id"] for r in read_output(tmp_path / "out.jsonl")] == [7, "7", "12_PMID34.txt_CC2.xml"]
     annotate(nlp, source, tmp_path / "mae", scheme=v2_scheme)
     assert tree(tmp_path / "mae") == [OUTPUT_MARKER, "12_PMID34.txt_CC2.xml", "7-2.xml", "7.xml"]
+    annotate(nlp, source, tmp_path / "out.html")
+    assert (tmp_path / "out.html").read_text().count("<h2>7</h2>") == 2
+    annotate(nlp, source, tmp_path / "out.spacy")
+    assert [d._.provenance["id"] for d in DocBin().from_disk(tmp_path / "out.spacy").get_docs(Vocab())] == [7, "7", "12_PMID34.txt_CC2.xml"]
 
 
 # ---------------------------------------------------------------- 13. a compact journal

@@ -251,9 +251,9 @@ class RunSummary:
     seconds: float
 
 
-def connect(address: Optional[str], num_cpus: float, num_gpus: float) -> bool:
+def connect(address: Optional[str], num_cpus: float) -> bool:
     """Join the cluster at `address` (`auto`, `ray://host:port`, `host:port`), or start a local
-    one with `num_cpus` and `num_gpus`; RETURNS whether a local cluster was started here."""
+    one with `num_cpus` (and the GPUs Ray finds); RETURNS whether a local cluster was started here."""
     import ray
 
     if ray.is_initialized():
@@ -263,8 +263,18 @@ def connect(address: Optional[str], num_cpus: float, num_gpus: float) -> bool:
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a cluster of this machine only
-    ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False)
+    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)  # the manifest has what workers report
     return True
+
+
+def check_resources(cpus_per_actor: float, gpus_per_actor: float) -> None:
+    """RAISES (AnnotateError): the cluster cannot hold even one actor (Ray would wait for it forever)."""
+    import ray
+
+    available = ray.cluster_resources()
+    for name, wanted, option in (("CPU", cpus_per_actor, "--cpus-per-actor"), ("GPU", gpus_per_actor, "--gpus-per-actor")):
+        if wanted > available.get(name, 0):
+            raise AnnotateError(f"{option} {wanted:g}: the cluster has {available.get(name, 0):g} {name}s in all")
 
 
 def run(
@@ -299,7 +309,8 @@ def run(
     on_start (Callable[[int, int], None]): called with the number of files to do and of files done before.
     on_file (Callable[[Dict[str, Any]], None]): called with each manifest line as it is written.
     RETURNS (RunSummary): counts of this run.
-    RAISES (AnnotateError): unusable inputs, or ray not installed (before anything runs).
+    RAISES (AnnotateError): unusable inputs, ray not installed, a cluster without room for an
+        actor (before anything runs), or actors that cannot start (e.g. the pipeline does not load).
     """
     start = time.perf_counter()
     output_dir = Path(output_dir)
@@ -317,8 +328,9 @@ def run(
     output_dir.mkdir(parents=True, exist_ok=True)
 
     # Headroom of one CPU: actors that hold every CPU leave none for Ray Data's own tasks (a hang).
-    started_here = connect(address, num_cpus=max(os.cpu_count() or 1, actors * cpus_per_actor + 1), num_gpus=gpus_per_actor * actors)
+    started_here = connect(address, num_cpus=max(os.cpu_count() or 1, actors * cpus_per_actor + 1))
     try:
+        check_resources(cpus_per_actor, gpus_per_actor)
         context = ray.data.DataContext.get_current()
         context.max_errored_blocks = -1  # a task that keeps failing loses its file, not the job
         context.enable_progress_bars = False  # on_file reports progress
@@ -337,11 +349,15 @@ def run(
         )
         seen: Set[str] = set()
         # Each file's line as soon as its block arrives: no batching across blocks, no prefetch.
-        for batch in dataset.iter_batches(batch_size=None, prefetch_batches=0):
-            for line in batch["entry"]:
-                entry = json.loads(line)
-                seen.add(entry["input"])
-                _count(summary, entry, output_dir, on_file)
+        try:
+            for batch in dataset.iter_batches(batch_size=None, prefetch_batches=0):
+                for line in batch["entry"]:
+                    entry = json.loads(line)
+                    seen.add(entry["input"])
+                    _count(summary, entry, output_dir, on_file)
+        except ray.exceptions.ActorDiedError as err:  # its __init__ failed: the pipeline cannot load there
+            lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+            raise AnnotateError(f"the actors cannot start: {lines[-1] if lines else type(err).__name__}") from None
         for path in todo:
             if str(path) not in seen:
                 _count(summary, failed_entry(path, f"{path}: no result: its task failed {retries + 1} times (a worker crash?)"), output_dir, on_file)

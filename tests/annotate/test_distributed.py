@@ -120,6 +120,18 @@ def test_parquet_rows_equal_jsonl_resume_and_a_corrupt_file(cluster, inputs, nlp
     assert run(model_dir, [inputs], out, code=TEST_ANNOTATE).files == 3  # all done: Ray is not even asked
 
 
+def test_actors_that_cannot_start_stop_the_run_with_one_line(cluster, inputs, tmp_path):
+    broken = tmp_path / "broken"
+    spacy.blank("en").to_disk(broken)
+    config = (broken / "config.cfg").read_text()
+    (broken / "config.cfg").write_text(config.replace("pipeline = []", 'pipeline = ["nope"]') + '[components.nope]\nfactory = "no_such_factory"\n')
+    with pytest.raises(AnnotateError, match=f"the actors cannot start: .*PipelineLoadError: {broken}: cannot load the pipeline"):
+        run(broken, [inputs / "extra.jsonl"], tmp_path / "out", retries=0)
+    with pytest.raises(AnnotateError, match="--gpus-per-actor 1: the cluster has 0 GPUs in all"):
+        run(broken, [inputs / "extra.jsonl"], tmp_path / "out", gpus_per_actor=1)  # instead of waiting for a GPU forever
+    assert not list((tmp_path / "out").glob("*.parquet"))
+
+
 @Language.factory("crash_once_test", default_config={"marker": ""})
 def make_crash_once(nlp: Language, name: str, marker: str):
     def crash_once(doc: Doc) -> Doc:

@@ -30,7 +30,7 @@ from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple, Uni
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from fgen.annotate.forking import workers_die_with_parent
+from fgen.util.forking import workers_die_with_parent
 from fgen.annotate.inputs import AnnotateError, Problem, Record, input_files, read_records
 from fgen.annotate.journal import (
     JournalState, failed_line, input_source, journal_header, journal_line, journal_path, model_source, recover_journal,

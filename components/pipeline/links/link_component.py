@@ -46,7 +46,7 @@ from fgen.pipeline.links.link_candidates import (
 )
 from fgen.pipeline.links.link_model import LinkBatch
 from fgen.pipeline.links.link_scorer import score_links
-from fgen.annotate.forking import make_forked_children_safe
+from fgen.util.forking import make_forked_children_safe
 from fgen.pipeline.layers.listener_updates import backprop_nothing
 from fgen.pipeline.layers.model_defaults import default_model_config
 

@@ -48,7 +48,7 @@ from fgen.doc_layout import SPAN_KEY
 from fgen.pipeline.layers.model_defaults import default_model_config
 from fgen.pipeline.ner.ner_model import get_torch_module
 from fgen.pipeline.ner.ner_scorer import ner_score
-from fgen.annotate.forking import make_forked_children_safe
+from fgen.util.forking import make_forked_children_safe
 
 DEFAULT_NER_MODEL = default_model_config("fgen.ner_tagger.v1", hidden_width=0, dropout=0.1, nO=None)
 # One decoded doc: tag index per token and the probability of that tag per token.

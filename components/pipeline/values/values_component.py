@@ -35,7 +35,7 @@ from fgen.pipeline.layers.listener_updates import backprop_nothing
 from fgen.pipeline.layers.model_defaults import default_model_config
 from fgen.corpus.schemes import VALUE_SEPARATOR, Scheme, load_scheme
 from fgen.pipeline.values.values_scorer import score_values
-from fgen.annotate.forking import make_forked_children_safe
+from fgen.util.forking import make_forked_children_safe
 from fgen.pipeline.values import values_model  # noqa: F401  registers fgen.value_model.v1
 
 Label = Tuple[str, str]  # (category, value)

@@ -1,9 +1,10 @@
 """fgen.annotate.distributed and scripts/annotate_ray.py on a local Ray cluster started once for this
-module: Parquet rows equal to the single-machine annotate's JSONL, resume, a corrupt input, a
-worker that dies mid-file, gzipped and structured PubMed input.
+module: Parquet rows equal to the single-machine annotate's JSONL across a worker that dies
+mid-file, a resume and a corrupt input; gzipped and structured PubMed input.
 
-Ray workers are fresh processes: they find the test components through `code` (as `--code`), so
-this module imports nothing from the tests package at its top.
+Ray workers are fresh processes: they get the test components by importing this file (`code`,
+as `--code`), which imports test_annotate.py's by its path, not from the tests package. Every
+Ray run starts actors (seconds each), so one run checks several things.
 """
 import gzip
 import json
@@ -16,6 +17,7 @@ import ray
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
+from spacy.util import import_file
 
 import fgen  # noqa: F401  registers the Doc and Span extensions
 from fgen.annotate.distributed import MANIFEST, annotate_file, expand_inputs, is_done, output_name, run
@@ -25,7 +27,8 @@ from fgen.annotate.run_loop import annotate
 
 pytestmark = pytest.mark.xdist_group("ray")  # one worker runs them all: one cluster
 
-TEST_ANNOTATE = Path(__file__).with_name("test_annotate.py")  # holds the test pipeline's component
+# The test pipeline (an entity_ruler plus `annotate_test_fgen`), also in the Ray workers.
+TEST_PIPELINE = import_file("fgen_test_annotate_pipeline", Path(__file__).with_name("test_annotate.py"))
 LINKED = "Knockdown of ATG12 inhibits tumorigenesis in UM cells."
 UNLINKED = "Overexpression of ZNNT1 promotes autophagy."
 CRASH = "CRASH here"
@@ -52,6 +55,18 @@ def ids(folder: Path) -> List[str]:
     return sorted(row["id"] for path in folder.glob("*.parquet") for row in read_parquet_rows(path))
 
 
+@Language.factory("crash_once_test", default_config={"marker": ""})
+def make_crash_once(nlp: Language, name: str, marker: str):
+    def crash_once(doc: Doc) -> Doc:
+        """The worker dies (no exception, no cleanup) at the first doc holding CRASH, once."""
+        if CRASH in doc.text and not Path(marker).exists():
+            Path(marker).touch()
+            os._exit(1)
+        return doc
+
+    return crash_once
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """A local cluster with a CPU more than two actors take (actors holding every CPU can hang)."""
@@ -75,21 +90,26 @@ def inputs(tmp_path) -> Path:
         '<DeleteCitation><PMID Version="1">9</PMID></DeleteCitation>',
     )
     baseline_file(folder / "pubmed25n0002.xml.gz", *(article(str(200 + n), [("", f"{LINKED} {n}")]) for n in range(5)))
-    (folder / "extra.jsonl").write_text(json.dumps({"id": "x1", "text": UNLINKED}) + "\n", encoding="utf8")
+    (folder / "extra.jsonl").write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in (("x1", UNLINKED), ("x2", CRASH))), encoding="utf8")
     return folder
 
 
-def test_parquet_rows_equal_jsonl_resume_and_a_corrupt_file(cluster, inputs, nlp, model_dir, tmp_path):
+def test_parquet_rows_equal_jsonl_across_a_crash_a_resume_and_a_corrupt_file(cluster, inputs, nlp, tmp_path):
     from tests.conftest import run_script
 
     single = tmp_path / "single.jsonl"
-    annotate(nlp, inputs, single)
+    annotate(nlp, inputs, single)  # the test pipeline without crash_once_test, which changes nothing else
     expected = {row["id"]: row for row in map(json.loads, single.read_text(encoding="utf8").splitlines())}
     corrupt = inputs / "pubmed25n0003.xml.gz"
     corrupt.write_bytes(gzip.compress(b"<PubmedArticleSet><PubmedArticle>")[:-8])  # truncated download
+    marker, model = tmp_path / "crashed", tmp_path / "model"
+    crashing = TEST_PIPELINE.build_nlp()
+    crashing.add_pipe("crash_once_test", config={"marker": str(marker)})
+    crashing.to_disk(model)
     out = tmp_path / "out"
-    summary = run(model_dir, [inputs], out, actors=2, code=TEST_ANNOTATE, batch_size=2)
-    assert (summary.files, summary.done, summary.failed, summary.annotated) == (4, 3, 1, 8)
+    summary = run(model, [inputs], out, actors=2, code=Path(__file__), batch_size=2)
+    assert marker.exists()  # a worker died at the doc holding CRASH; Ray restarted it and retried the file
+    assert (summary.files, summary.done, summary.failed, summary.annotated) == (4, 3, 1, 9)
     assert sorted(p.name for p in out.iterdir()) == ["extra.parquet", MANIFEST, "pubmed25n0001.parquet", "pubmed25n0002.parquet"]
     rows = {}
     for path in sorted(out.glob("*.parquet")):
@@ -97,7 +117,7 @@ def test_parquet_rows_equal_jsonl_resume_and_a_corrupt_file(cluster, inputs, nlp
             assert (row.pop("source_file"), row.pop("model"), row.pop("model_version")) == (
                 path.name.replace(".parquet", ".jsonl" if path.stem == "extra" else ".xml.gz"), "en_pipeline", "0.0.0")
             rows[row["id"]] = row
-    assert rows == expected and len(rows) == 8
+    assert rows == expected and len(rows) == 9
     assert rows["101"]["text"] == f"Title 101.\nBACKGROUND: {LINKED}\nRESULTS: {UNLINKED}" and rows["101"]["links"][0]["score"] == 0.75
     entries = {Path(e["input"]).name: e for e in manifest(out)}
     first = entries["pubmed25n0001.xml.gz"]
@@ -109,7 +129,7 @@ def test_parquet_rows_equal_jsonl_resume_and_a_corrupt_file(cluster, inputs, nlp
 
     # a rerun (the CLI) does only what has no Parquet file: the lost file and the corrupt one
     (out / "pubmed25n0002.parquet").unlink()
-    result = run_script("annotate_ray", model_dir, str(inputs / "*.xml.gz"), inputs / "extra.jsonl", out, "--code", TEST_ANNOTATE)
+    result = run_script("annotate_ray", model, str(inputs / "*.xml.gz"), inputs / "extra.jsonl", out, "--code", Path(__file__))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Annotating 2 files (2 done by an earlier run)" in result.stdout
     assert "[2/2]" in result.stdout and "pubmed25n0003.xml.gz: failed:" in result.stdout
@@ -117,7 +137,7 @@ def test_parquet_rows_equal_jsonl_resume_and_a_corrupt_file(cluster, inputs, nlp
     assert sorted(Path(e["input"]).name for e in manifest(out)[4:]) == ["pubmed25n0002.xml.gz", "pubmed25n0003.xml.gz"]
     assert ids(out) == sorted(expected)  # nothing lost, nothing twice
     corrupt.unlink()
-    assert run(model_dir, [inputs], out, code=TEST_ANNOTATE).files == 3  # all done: Ray is not even asked
+    assert run(model, [inputs], out).files == 3  # all done: Ray is not even asked
 
 
 def test_actors_that_cannot_start_stop_the_run_with_one_line(cluster, inputs, tmp_path):
@@ -130,36 +150,6 @@ def test_actors_that_cannot_start_stop_the_run_with_one_line(cluster, inputs, tm
     with pytest.raises(AnnotateError, match="--gpus-per-actor 1: the cluster has 0 GPUs in all"):
         run(broken, [inputs / "extra.jsonl"], tmp_path / "out", gpus_per_actor=1)  # instead of waiting for a GPU forever
     assert not list((tmp_path / "out").glob("*.parquet"))
-
-
-@Language.factory("crash_once_test", default_config={"marker": ""})
-def make_crash_once(nlp: Language, name: str, marker: str):
-    def crash_once(doc: Doc) -> Doc:
-        """The worker dies (no exception, no cleanup) at the first doc holding CRASH, once."""
-        if CRASH in doc.text and not Path(marker).exists():
-            Path(marker).touch()
-            os._exit(1)
-        return doc
-
-    return crash_once
-
-
-def test_worker_dying_mid_file_is_retried_without_loss_or_duplicates(cluster, tmp_path):
-    marker = tmp_path / "crashed"
-    nlp = spacy.blank("en")
-    nlp.add_pipe("crash_once_test", config={"marker": str(marker)})
-    nlp.to_disk(tmp_path / "model")
-    folder = tmp_path / "in"
-    folder.mkdir()
-    texts = {"a.jsonl": ["one", "two", CRASH, "four"], "b.jsonl": ["five", "six"]}
-    for name, lines in texts.items():
-        (folder / name).write_text("".join(json.dumps({"id": f"{name}:{t}", "text": t}) + "\n" for t in lines), encoding="utf8")
-    out = tmp_path / "out"
-    summary = run(tmp_path / "model", [folder], out, actors=1, code=Path(__file__), batch_size=1)
-    assert marker.exists()  # it did die
-    assert (summary.done, summary.failed, summary.annotated) == (2, 0, 6)
-    assert ids(out) == sorted(f"{name}:{t}" for name, lines in texts.items() for t in lines)
-    assert sorted(e["status"] for e in manifest(out)) == ["done", "done"]
 
 
 def test_inputs_expand_and_name_their_outputs(tmp_path):

@@ -278,7 +278,7 @@ def check_resources(cpus_per_actor: float, gpus_per_actor: float) -> None:
 
 
 def run(
-    model: str,
+    model: Union[str, Path],
     inputs: Sequence[Union[str, Path]],
     output_dir: Union[str, Path],
     *,
@@ -342,10 +342,10 @@ def run(
             num_cpus=cpus_per_actor,
             num_gpus=gpus_per_actor,
             fn_constructor_kwargs={
-                "model": str(local_model.resolve()) if local_model.exists() else model, "output_dir": str(output_dir.resolve()),
+                "model": str(local_model.resolve()) if local_model.exists() else str(model), "output_dir": str(output_dir.resolve()),
                 "batch_size": batch_size, "gpu": gpus_per_actor > 0, "code": str(Path(code).resolve()) if code else None, "markers": markers,
             },
-            max_task_retries=retries,
+            max_task_retries=retries,  # bounded (Ray Data's default retries forever); a ray_remote_args item, deprecated from Ray 2.64 on
         )
         seen: Set[str] = set()
         # Each file's line as soon as its block arrives: no batching across blocks, no prefetch.

@@ -72,6 +72,9 @@ def cluster():
     """A local cluster with a CPU more than two actors take (actors holding every CPU can hang)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # Ray runs its workers at nice 15: beside the other xdist worker's trainings they would get
+    # almost no CPU and take minutes to start.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()

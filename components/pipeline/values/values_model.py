@@ -36,6 +36,39 @@ def _span_pool() -> Model[Ragged, Floats2d]:
     )
 
 
+def concatenate_token_vectors(
+    first: Model[List[Doc], List[Floats2d]], second: Model[List[Doc], List[Floats2d]]
+) -> Model[List[Doc], List[Floats2d]]:
+    """Both models' token vectors side by side, per doc.
+
+    thinc's `concatenate` sums the input gradients of its layers, which fails for docs (a
+    transformer listener returns None for them); docs get no gradient, so this layer only
+    splits the output gradient between the two models.
+    """
+    return Model("concatenate_token_vectors", _concatenate_forward, layers=[first, second], init=_concatenate_init)
+
+
+def _concatenate_init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Model:
+    for layer in model.layers:
+        layer.initialize(X=X)
+    return model
+
+
+def _concatenate_forward(model: Model, docs: List[Doc], is_train: bool):
+    first, second = model.layers
+    Y1, backprop1 = first(docs, is_train)
+    Y2, backprop2 = second(docs, is_train)
+    Y = [model.ops.xp.hstack((y1, y2)) for y1, y2 in zip(Y1, Y2)]
+    widths = [y1.shape[1] for y1 in Y1]
+
+    def backprop(dY: List[Floats2d]) -> List[Doc]:
+        backprop1([dy[:, :w] for dy, w in zip(dY, widths)])
+        backprop2([dy[:, w:] for dy, w in zip(dY, widths)])
+        return []
+
+    return Y, backprop
+
+
 def _value_head(hidden_width: int, dropout: float, nO: Optional[int]) -> List[Model]:
     """Maxout hidden layer and the output Linear over all labels (the last layer)."""
     return [Maxout(nO=hidden_width, nP=3, normalize=True, dropout=dropout), Linear(nO=nO)]
@@ -89,7 +122,7 @@ def build_lexical_value_model(
     nO (Optional[int]): number of (category, value) labels; set by the component on initialize.
     RETURNS (Model[Tuple[List[Doc], Ragged], Floats2d]): as `fgen.value_model.v1`.
     """
-    token_vectors = concatenate(tok2vec, lexical)
+    token_vectors = concatenate_token_vectors(tok2vec, lexical)
     model = chain(*span_vector_layers(token_vectors, _span_pool()), *_value_head(hidden_width, dropout, nO))
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("lexical", lexical)

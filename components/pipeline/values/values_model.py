@@ -45,12 +45,16 @@ def concatenate_token_vectors(
     transformer listener returns None for them); docs get no gradient, so this layer only
     splits the output gradient between the two models.
     """
-    return Model("concatenate_token_vectors", _concatenate_forward, layers=[first, second], init=_concatenate_init)
+    return Model(
+        "concatenate_token_vectors", _concatenate_forward, layers=[first, second], init=_concatenate_init, dims={"nO": None}
+    )
 
 
 def _concatenate_init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Model:
     for layer in model.layers:
         layer.initialize(X=X)
+    if all(layer.has_dim("nO") for layer in model.layers):
+        model.set_dim("nO", sum(layer.get_dim("nO") for layer in model.layers))
     return model
 
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set,
 
 from spacy.language import Language
 
-from fgen.annotate.inputs import INPUT_SUFFIXES, AnnotateError, Problem, Record, input_files, input_suffix, read_file
+from fgen.annotate.inputs import INPUT_SUFFIXES, AnnotateError, Problem, Record, input_files, input_suffix, read_file, within_max_length
 from fgen.annotate.pubmed import DeletedCitations, FileProblem
 from fgen.annotate.records import doc_record
 from fgen.util.atomic import write_bytes_atomic
@@ -135,8 +135,8 @@ class _FileReport:
                 self.read += 1
                 if isinstance(item, Record) and item.id in self.seen:
                     item = Problem(item.position, f"duplicate id {item.id!r}")
-                elif isinstance(item, Record) and len(item.text) > max_length:
-                    item = Problem(item.position, f"text of {len(item.text)} characters is longer than nlp.max_length ({max_length})")
+                else:
+                    item = within_max_length(item, max_length)
                 if isinstance(item, Problem):
                     self.skip(item)
                 else:

@@ -55,7 +55,7 @@ def input_files(path: Union[str, Path], exclude: Iterable[Path] = ()) -> List[Pa
         files = []
         for p in sorted(path.rglob("*")):
             hidden = any(part.startswith(".") for part in p.relative_to(path).parts)
-            if p.is_file() and not hidden and not any(_is_within(p.resolve(), e) for e in skip):
+            if p.is_file() and not hidden and not any(is_within(p.resolve(), e) for e in skip):
                 files.append(p)
         return files
     if not path.is_file():
@@ -65,8 +65,9 @@ def input_files(path: Union[str, Path], exclude: Iterable[Path] = ()) -> List[Pa
     return [path]
 
 
-def _is_within(path: Path, other: Path) -> bool:
-    return path == other or other in path.parents
+def is_within(path: Path, folder: Path) -> bool:
+    """Whether `path` is `folder` or lies under it (both resolved)."""
+    return path == folder or folder in path.parents
 
 
 def _lines(path: Path) -> Iterator[Tuple[int, bytes]]:
@@ -161,6 +162,14 @@ def read_file(path: Path, whole_file: bool = False) -> Iterator[Item]:
     if suffix in (".xml", ".xml.gz"):
         return read_pubmed_xml(path)
     return iter([Problem(str(path), f"skipped: not a {', '.join(INPUT_SUFFIXES)} file")])
+
+
+def within_max_length(item: Item, max_length: int) -> Item:
+    """`item`, or a Problem in its place when it is a Record whose text is longer than
+    `max_length` (the pipeline's `nlp.max_length`)."""
+    if isinstance(item, Record) and len(item.text) > max_length:
+        return Problem(item.position, f"text of {len(item.text)} characters is longer than nlp.max_length ({max_length})")
+    return item
 
 
 def read_records(files: Sequence[Path], whole_file: bool = False) -> Iterator[Item]:

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, List, Union
 
-from fgen.annotate.inputs import AnnotateError
+from fgen.annotate.inputs import AnnotateError, is_within
 
 OUTPUT_MARKER = ".fgen-output.json"
 
@@ -22,10 +22,6 @@ def _nearest_existing(path: Path) -> Path:
         if folder.exists():
             return folder
     return Path(path.anchor or ".")
-
-
-def _within(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
 
 
 def check_output_location(output: Union[str, Path], is_folder: bool, inputs: Iterable[Union[str, Path]] = ()) -> None:
@@ -41,7 +37,7 @@ def check_output_location(output: Union[str, Path], is_folder: bool, inputs: Ite
     resolved = output.resolve()
     for source in inputs:
         source = Path(source).resolve()
-        if resolved == source or (is_folder and _within(source, resolved)):
+        if resolved == source or (is_folder and is_within(source, resolved)):
             what = "is" if resolved == source else "contains"
             raise AnnotateError(f"{output}: the output {what} the input {source}; choose another output")
     if resolved.parent == resolved:

@@ -31,7 +31,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from fgen.util.forking import workers_die_with_parent
-from fgen.annotate.inputs import AnnotateError, Problem, Record, input_files, read_records
+from fgen.annotate.inputs import AnnotateError, Problem, Record, input_files, read_records, within_max_length
 from fgen.annotate.journal import (
     JournalState, failed_line, input_source, journal_header, journal_line, journal_path, model_source, recover_journal,
     start_journal,
@@ -240,8 +240,7 @@ def annotate(
 
     def texts() -> Iterator[Tuple[str, Dict[str, Any]]]:
         for item in read_records(files, whole_file=whole_file):
-            if isinstance(item, Record) and len(item.text) > nlp.max_length:
-                item = Problem(item.position, f"text of {len(item.text)} characters is longer than nlp.max_length ({nlp.max_length})")
+            item = within_max_length(item, nlp.max_length)
             if isinstance(item, Record) and item.id in state.failed:
                 item = Problem(item.position, "skipped: the pipeline failed on it in the interrupted run")
             if isinstance(item, Problem):

@@ -153,7 +153,9 @@ class CRF(nn.Module):
         onehot = nn.functional.one_hot(gold.clamp(min=0), emissions.shape[-1]).bool()
         allowed = torch.where(known.unsqueeze(-1), onehot, allowed)
         clamped = torch.where(allowed, emissions, emissions + FORBIDDEN)
-        return self.log_partition(emissions, mask) - self.log_partition(clamped, mask)
+        # One forward pass over both batches: the loop over positions costs per step, not per row.
+        both = self.log_partition(torch.cat([emissions, clamped]), torch.cat([mask, mask]))
+        return both[: len(emissions)] - both[len(emissions) :]
 
     def gold_reachable(self, mask: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
         """Whether some valid tag sequence agrees with the known tags of each row.
@@ -169,6 +171,31 @@ class CRF(nn.Module):
         B, T = gold.shape
         if T == 0:
             return torch.ones(B, dtype=torch.bool, device=gold.device)
+        known = (gold >= 0) & mask
+        partial = known.any(dim=1) & (known != mask).any(dim=1)
+        # Rows with every tag known (most training docs) are checked transition by transition,
+        # rows without known tags are trivially reachable; only the rest need the forward pass.
+        reachable = self._valid_rows(mask, gold)
+        if partial.any():
+            reachable[partial] = self._reachable_rows(mask[partial], gold[partial])
+        return reachable
+
+    def _valid_rows(self, mask: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+        """(B,) bool: the known tags of each row form a valid sequence, unknown tags ignored
+        (exact for rows whose tags are all known or all unknown)."""
+        g = gold.clamp(min=0)
+        known = (gold >= 0) & mask
+        ok = (self.start_mask[g[:, 0]] == 0) | ~known[:, 0]
+        pairs = known[:, :-1] & known[:, 1:]
+        ok &= ((self.trans_mask[g[:, :-1], g[:, 1:]] == 0) | ~pairs).all(dim=1)
+        last = (mask.sum(dim=1) - 1).clamp(min=0)
+        last_tag = g.gather(1, last.unsqueeze(1)).squeeze(1)
+        last_known = known.gather(1, last.unsqueeze(1)).squeeze(1)
+        return ok & ((self.end_mask[last_tag] == 0) | ~last_known)
+
+    def _reachable_rows(self, mask: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+        """(B,) bool by forward reachability (see `gold_reachable`), for any row."""
+        B, T = gold.shape
         trans_ok = (self.trans_mask == 0).float()
         tags = torch.arange(self.n_tags, device=gold.device)
 

@@ -43,6 +43,7 @@ from spacy.vocab import Vocab
 from thinc.api import Model, set_dropout_rate, torch2xp, xp2torch
 from thinc.types import Floats2d
 
+from fgen.pipeline.ner.gold_tags import aligned_biluo_tags
 from fgen.pipeline.ner.crf import SCHEME_PREFIXES, make_tags, small_op_threads, split_tag
 from fgen.doc_layout import SPAN_KEY
 from fgen.pipeline.layers.model_defaults import default_model_config
@@ -63,6 +64,7 @@ Decoded = Tuple[List[int], List[float]]
         "use_crf": True,
         "tag_scheme": "BILUO",
         "balance_classes": 0.0,
+        "threshold": 0.0,
         "scorer": {"@scorers": "fgen.ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -74,12 +76,14 @@ def make_ner(
     use_crf: bool = True,
     tag_scheme: str = "BILUO",
     balance_classes: float = 0.0,
+    threshold: float = 0.0,
     scorer: Optional[Callable] = None,
 ) -> "FgenNER":
     """Create an FgenNER component (see FgenNER for the arguments)."""
     make_forked_children_safe()  # nlp.pipe(n_process=N) forks after torch may have run
     return FgenNER(
-        nlp.vocab, model, name, use_crf=use_crf, tag_scheme=tag_scheme, balance_classes=balance_classes, scorer=scorer
+        nlp.vocab, model, name, use_crf=use_crf, tag_scheme=tag_scheme, balance_classes=balance_classes,
+        threshold=threshold, scorer=scorer,
     )
 
 
@@ -95,6 +99,7 @@ class FgenNER(TrainablePipe):
         use_crf: bool = True,
         tag_scheme: str = "BILUO",
         balance_classes: float = 0.0,
+        threshold: float = 0.0,
         scorer: Optional[Callable] = ner_score,
     ) -> None:
         """
@@ -105,12 +110,16 @@ class FgenNER(TrainablePipe):
             most probable valid tag sequence.
         tag_scheme (str): "BILUO" or "BIO".
         balance_classes (float): 0 = no class weights, 1 = full inverse-frequency weights.
+        threshold (float): an entity whose confidence is below it is left out (0: keep every
+            decoded entity); tune it on dev with `spacy find-threshold MODEL DEV fgen_ner threshold ents_f`.
         scorer (Optional[Callable]): the scoring method.
         """
         if tag_scheme not in SCHEME_PREFIXES:
             raise ValueError(f"tag_scheme must be one of {', '.join(SCHEME_PREFIXES)}, not {tag_scheme!r}")
         if not 0.0 <= balance_classes <= 1.0:
             raise ValueError(f"balance_classes must lie in [0, 1], not {balance_classes}")
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must lie in [0, 1], not {threshold}")
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -118,7 +127,7 @@ class FgenNER(TrainablePipe):
         self.tag_scheme = tag_scheme
         self.balance_classes = balance_classes
         self.scorer = scorer
-        self.cfg: Dict[str, Any] = {"labels": [], "class_weights": {}}
+        self.cfg: Dict[str, Any] = {"labels": [], "class_weights": {}, "threshold": threshold}
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -174,7 +183,7 @@ class FgenNER(TrainablePipe):
     def _gold_tags(self, example: Example) -> List[Optional[str]]:
         """Gold tags aligned to the predicted tokens; None where unknown (missing, misaligned,
         unknown label). `_gold_indices` checks that the known tags fit a valid sequence."""
-        raw = example.get_aligned_ner()
+        raw = aligned_biluo_tags(example)
         if self.tag_scheme == "BIO":
             raw = biluo_to_iob(raw)
         known = set(self.tags)
@@ -266,13 +275,16 @@ class FgenNER(TrainablePipe):
         return [(path, [float(probs[b, t, k]) for t, k in enumerate(path)]) for b, path in enumerate(paths)]
 
     def set_annotations(self, docs: Iterable[Doc], decoded: List[Decoded]) -> None:
-        """Write `doc.ents`, `doc.spans["fgen"]` and `span._.confidence`."""
+        """Write `doc.ents`, `doc.spans["fgen"]` and `span._.confidence` (entities with a
+        confidence below the threshold are left out)."""
         tags = self.tags
+        threshold = float(self.cfg.get("threshold", 0.0))
         for doc, (path, probs) in zip(docs, decoded):
             doc_tags = [tags[k] for k in path]
             if self.tag_scheme == "BIO":
                 doc_tags = iob_to_biluo(doc_tags)
-            doc.ents = biluo_tags_to_spans(doc, doc_tags)
+            kept = [ent for ent in biluo_tags_to_spans(doc, doc_tags) if min(probs[ent.start : ent.end]) >= threshold]
+            doc.ents = kept
             for key in [k for k in doc.user_data if isinstance(k, tuple) and k[:2] == ("._.", "confidence")]:
                 del doc.user_data[key]  # stale confidences of earlier predictions
             for ent in doc.ents:

@@ -94,6 +94,26 @@ def test_to_disk_round_trip(trained_crf, tmp_path):
     assert after == before
 
 
+def test_threshold_leaves_out_less_confident_entities(trained_crf, tmp_path):
+    nlp, _ = trained_crf
+    ner = nlp.get_pipe("fgen_ner")
+    text = "ATG12 knockdown in HeLa cells inhibits autophagy."
+    found = [(e.start_char, e.end_char, e.label_, e._.confidence) for e in nlp(text).ents]
+    assert len(found) >= 2 and ner.cfg["threshold"] == 0.0
+    cut = sorted(c for *_, c in found)[len(found) // 2]  # keeps about the upper half
+    ner.cfg["threshold"] = cut
+    try:
+        doc = nlp(text)
+        assert [(e.start_char, e.end_char, e.label_, e._.confidence) for e in doc.ents] == [f for f in found if f[3] >= cut]
+        assert len(doc.spans[fgen.SPAN_KEY]) == len(doc.ents) < len(found)
+        nlp.to_disk(tmp_path / "pipeline")
+        assert spacy.load(tmp_path / "pipeline").get_pipe("fgen_ner").cfg["threshold"] == pytest.approx(cut)
+    finally:
+        ner.cfg["threshold"] = 0.0
+    with pytest.raises(ValueError, match="threshold"):
+        FgenNER(nlp.vocab, ner.model, threshold=1.5)
+
+
 @pytest.mark.parametrize("scheme", ["BILUO", "BIO"])
 def test_viterbi_only_emits_valid_sequences(scheme):
     torch.manual_seed(0)

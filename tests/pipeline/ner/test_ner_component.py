@@ -114,6 +114,18 @@ def test_threshold_leaves_out_less_confident_entities(trained_crf, tmp_path):
         FgenNER(nlp.vocab, ner.model, threshold=1.5)
 
 
+def test_spacy_find_threshold_tunes_it(trained_crf, tmp_path):
+    from spacy.cli.find_threshold import find_threshold
+    from spacy.tokens import DocBin
+
+    nlp, examples = trained_crf
+    nlp.to_disk(tmp_path / "pipeline")
+    DocBin(docs=[eg.reference for eg in examples]).to_disk(tmp_path / "gold.spacy")
+    best, score, scores = find_threshold(str(tmp_path / "pipeline"), tmp_path / "gold.spacy", "fgen_ner", "threshold", "ents_f", n_trials=3)
+    assert scores[0.0] == 1.0 and scores[1.0] < 1.0  # at 1.0 (almost) every entity is left out
+    assert best == 0.0 and score == 1.0
+
+
 @pytest.mark.parametrize("scheme", ["BILUO", "BIO"])
 def test_viterbi_only_emits_valid_sequences(scheme):
     torch.manual_seed(0)

@@ -25,7 +25,7 @@ PAIRS = [("ner.cfg", "pipeline.cfg"), ("ner_cnn.cfg", "pipeline_cnn.cfg")]
 # What a whole-pipeline config may add or change: the linker and the score weights.
 PIPELINE_ONLY = ("components.fgen_links", "training.score_weights")
 # vars.pipeline of the `train` command: every config it can train.
-PIPELINES = ["pipeline", "pipeline_cnn"]
+PIPELINES = ["pipeline", "pipeline_cnn", "pipeline_features"]
 
 
 def sections(config: Config, prefix: str = "") -> Dict[str, Dict[str, Any]]:

@@ -81,14 +81,16 @@ def test_all_workflow_runs_and_reruns_nothing(tmp_path: Path):
     corpus = tiny_upstream_corpus(tmp_path / "corpus")
     project = project_copy(tmp_path / "project")
     run_all(project, corpus)
+    pipeline = load_project_config(project)["vars"]["pipeline"]  # the default config `all` trains
+    trained = f"training/{pipeline}"
     for output in ["corpus/v2.spacy", "corpus/v2/train.spacy", "docs/corpus.md", "docs/agreement.md",
-                   "training/pipeline_cnn/model-best/meta.json", "training/pipeline_cnn/log.jsonl",
-                   "training/pipeline_cnn/report/report.md", "packages/en_fgen_pipeline-0.0.1-py3-none-any.whl"]:
+                   f"{trained}/model-best/meta.json", f"{trained}/log.jsonl",
+                   f"{trained}/report/report.md", "packages/en_fgen_pipeline-0.0.1-py3-none-any.whl"]:
         assert (project / output).exists(), output
-    dev = json.loads((project / "training/pipeline_cnn/metrics_dev.json").read_text())
-    gold = json.loads((project / "training/pipeline_cnn/metrics_links_gold_entities.json").read_text())
+    dev = json.loads((project / f"{trained}/metrics_dev.json").read_text())
+    gold = json.loads((project / f"{trained}/metrics_links_gold_entities.json").read_text())
     assert {"ents_f", "values_f", "links_f"} <= set(dev["scores"]) and gold["entities"] == "gold"
-    assert "pipeline_cnn" in (project / "training/pipeline_cnn/report/report.md").read_text()
+    assert pipeline in (project / f"{trained}/report/report.md").read_text()
     steps = set(load_project_config(project)["workflows"]["all"])
     again = run_all(project, corpus)
     assert skipped(again.stdout) == steps, again.stdout[-3000:]

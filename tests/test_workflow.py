@@ -100,7 +100,7 @@ def test_all_workflow_runs_and_reruns_nothing(tmp_path: Path):
         file.write("\n# edited by tests/test_workflow.py\n")
     dry = run_all(project, corpus, "--dry")
     assert skipped(dry.stdout) == {"corpus", "convert-v2", "convert-v1", "split", "stats", "agreement"}, dry.stdout[-3000:]
-    assert "spacy train configs/pipeline_cnn.cfg" in dry.stdout, dry.stdout[-3000:]
+    assert f"spacy train configs/{pipeline}.cfg" in dry.stdout, dry.stdout[-3000:]
 
 
 # --- static check of project.yml's deps against the code ---------------------------------------

@@ -175,16 +175,16 @@ class CRF(nn.Module):
         partial = known.any(dim=1) & (known != mask).any(dim=1)
         # Rows with every tag known (most training docs) are checked transition by transition,
         # rows without known tags are trivially reachable; only the rest need the forward pass.
-        reachable = self._valid_rows(mask, gold)
+        reachable = self._valid_rows(mask, gold, known)
         if partial.any():
             reachable[partial] = self._reachable_rows(mask[partial], gold[partial])
         return reachable
 
-    def _valid_rows(self, mask: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
-        """(B,) bool: the known tags of each row form a valid sequence, unknown tags ignored
-        (exact for rows whose tags are all known or all unknown)."""
+    def _valid_rows(self, mask: torch.Tensor, gold: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """(B,) bool: the known tags (`known`: (B, T) bool, gold >= 0 within the mask) of each
+        row form a valid sequence, unknown tags ignored (exact for rows whose tags are all known
+        or all unknown)."""
         g = gold.clamp(min=0)
-        known = (gold >= 0) & mask
         ok = (self.start_mask[g[:, 0]] == 0) | ~known[:, 0]
         pairs = known[:, :-1] & known[:, 1:]
         ok &= ((self.trans_mask[g[:, :-1], g[:, 1:]] == 0) | ~pairs).all(dim=1)
@@ -195,7 +195,7 @@ class CRF(nn.Module):
 
     def _reachable_rows(self, mask: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
         """(B,) bool by forward reachability (see `gold_reachable`), for any row."""
-        B, T = gold.shape
+        T = gold.shape[1]
         trans_ok = (self.trans_mask == 0).float()
         tags = torch.arange(self.n_tags, device=gold.device)
 

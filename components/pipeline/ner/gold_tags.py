@@ -10,7 +10,7 @@ the tokens differ, so it returns exactly what `get_aligned_ner()` returns.
 from typing import List, Optional
 
 import numpy
-from spacy.attrs import ENT_IOB, IDX, ORTH
+from spacy.attrs import ENT_IOB, IDX, IS_SPACE, ORTH
 from spacy.tokens import Doc
 from spacy.training import Example
 
@@ -38,7 +38,7 @@ def aligned_biluo_tags(example: Example) -> List[Optional[str]]:
         return example.get_aligned_ner()
     if not reference.has_annotation("ENT_IOB"):
         return [None] * len(reference)
-    iob = reference.to_array([ENT_IOB])
+    iob, is_space = reference.to_array([ENT_IOB, IS_SPACE]).T
     tags: List[Optional[str]] = [None] * len(reference)
     for ent in reference.ents:
         if len(ent) == 1:
@@ -48,6 +48,6 @@ def aligned_biluo_tags(example: Example) -> List[Optional[str]]:
         tags[ent.start + 1 : ent.end - 1] = [f"I-{ent.label_}"] * (len(ent) - 2)
         tags[ent.end - 1] = f"L-{ent.label_}"
     for i, tag in enumerate(tags):
-        if tag is None and (iob[i] == _OUTSIDE or reference[i].is_space):
+        if tag is None and (iob[i] == _OUTSIDE or is_space[i]):
             tags[i] = "O"
     return tags

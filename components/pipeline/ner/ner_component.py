@@ -283,12 +283,13 @@ class FgenNER(TrainablePipe):
             doc_tags = [tags[k] for k in path]
             if self.tag_scheme == "BIO":
                 doc_tags = iob_to_biluo(doc_tags)
-            kept = [ent for ent in biluo_tags_to_spans(doc, doc_tags) if min(probs[ent.start : ent.end]) >= threshold]
-            doc.ents = kept
+            scored = [(ent, min(probs[ent.start : ent.end])) for ent in biluo_tags_to_spans(doc, doc_tags)]
+            kept = [(ent, confidence) for ent, confidence in scored if confidence >= threshold]
+            doc.ents = [ent for ent, _ in kept]
             for key in [k for k in doc.user_data if isinstance(k, tuple) and k[:2] == ("._.", "confidence")]:
                 del doc.user_data[key]  # stale confidences of earlier predictions
-            for ent in doc.ents:
-                ent._.confidence = min(probs[ent.start : ent.end])
+            for ent, confidence in kept:
+                ent._.confidence = confidence
             doc.spans[SPAN_KEY] = list(doc.ents)
 
     def get_loss(self, examples: Iterable[Example], scores: List[Floats2d]) -> Tuple[float, List[Floats2d]]:

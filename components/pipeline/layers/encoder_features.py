@@ -32,6 +32,9 @@ from fgen.pipeline.layers.encoders import create_transformer_model
 from fgen.util.atomic import write_bytes_atomic
 
 COMBINATIONS = ("concat", "mean")
+# Docs per encoder call (see pooled_layers): small enough that docs of similar length go together,
+# large enough to keep the matrix products efficient.
+ENCODER_BATCH_SIZE = 8
 # Per model id: the cache turned on for training (module-level, not in model.attrs, because
 # attrs are serialized with the model and a cache must never travel with a pipeline).
 _CACHES: Dict[int, "FeatureCache"] = {}
@@ -129,25 +132,31 @@ def combine_layers(model: Model, features: Floats2d) -> Floats2d:
 
 def pooled_layers(model: Model, docs: List[Doc]) -> List[Floats2d]:
     """Run the encoder (no gradient) and pool each chosen layer per spaCy token; the layers are
-    concatenated, (n_tokens, n_layers x hidden) per doc."""
-    ops = model.ops
+    concatenated, (n_tokens, n_layers x hidden) per doc.
+
+    The encoder pads every window of a call to the longest one, so the docs go through it
+    shortest first, ENCODER_BATCH_SIZE at a time: docs of similar length share a call.
+    """
     width = hidden_width(model.layers[0]) * len(model.attrs["layers"])
-    nonempty = [doc for doc in docs if len(doc)]
-    data = iter(model.layers[0].predict(nonempty).doc_data if nonempty else [])
-    outputs = []
-    for doc in docs:
-        if not len(doc):
-            outputs.append(ops.alloc2f(0, width))
-            continue
-        trf_data = next(data)
-        hidden = trf_data.model_output["hidden_states"]
-        wordpieces = ops.xp.hstack([ops.reshape2f(hidden[i], -1, hidden[i].shape[-1]) for i in model.attrs["layers"]])
-        align = trf_data.align
-        pooled = ops.reduce_mean(ops.asarray2f(wordpieces[align.data.ravel()]), ops.asarray1i(align.lengths))
-        # A token without wordpieces (whitespace) gets zeros, not the NaN of an empty mean.
-        pooled[ops.xp.asarray(align.lengths) == 0] = 0.0
-        outputs.append(pooled)
+    outputs: List[Floats2d] = [model.ops.alloc2f(0, width) for _ in docs]
+    by_length = sorted((i for i, doc in enumerate(docs) if len(doc)), key=lambda i: len(docs[i]))
+    for start in range(0, len(by_length), ENCODER_BATCH_SIZE):
+        group = by_length[start:start + ENCODER_BATCH_SIZE]
+        for i, trf_data in zip(group, model.layers[0].predict([docs[i] for i in group]).doc_data):
+            outputs[i] = pool_doc(model, trf_data)
     return outputs
+
+
+def pool_doc(model: Model, trf_data) -> Floats2d:
+    """The chosen layers of one doc's encoder output, averaged over each token's wordpieces."""
+    ops = model.ops
+    hidden = trf_data.model_output["hidden_states"]
+    wordpieces = ops.xp.hstack([ops.reshape2f(hidden[i], -1, hidden[i].shape[-1]) for i in model.attrs["layers"]])
+    align = trf_data.align
+    pooled = ops.reduce_mean(ops.asarray2f(wordpieces[align.data.ravel()]), ops.asarray1i(align.lengths))
+    # A token without wordpieces (whitespace) gets zeros, not the NaN of an empty mean.
+    pooled[ops.xp.asarray(align.lengths) == 0] = 0.0
+    return pooled
 
 
 def doc_key(doc: Doc) -> str:

@@ -8,6 +8,10 @@ there get no wordpiece and no vector. `fgen.wordpiece_strided_spans.v1` keeps th
 windows and splits any window whose wordpieces (special tokens included) exceed the encoder's
 maximum into consecutive parts until each fits, so every token is read by the encoder.
 
+`fgen.wordpiece_doc_spans.v1` reads each doc whole when it fits (an abstract usually does): one
+window per doc, no overlap to compute twice, and every token sees the whole abstract; a doc
+that does not fit is cut into the fewest equal consecutive parts that do.
+
 A span getter only receives docs, and the tokenizer exists only once the transformer is
 initialized or loaded; `fgen.transformer_model.v1` therefore binds the getter to its model
 (`bind_encoder`) and the getter looks the tokenizer up at each call.
@@ -24,17 +28,12 @@ from spacy_transformers.util import registry
 EncoderLimits = Callable[[], Optional[Tuple[Any, int]]]
 
 
-class WordpieceStridedSpans:
-    """Span getter: strided windows of spaCy tokens, each split until its wordpieces fit."""
+class EncoderBoundSpans:
+    """Base of the span getters that know the encoder's tokenizer and limit (see bind_encoder)."""
 
-    def __init__(self, window: int, stride: int):
-        """window (int): tokens per window.
-        stride (int): tokens between window starts (stride < window: windows overlap).
-        """
-        if not 0 < stride <= window:
-            raise ValueError(f"need 0 < stride <= window, not window={window}, stride={stride}")
-        self.window = window
-        self.stride = stride
+    registered_name = ""
+
+    def __init__(self) -> None:
         self._encoder: Optional[EncoderLimits] = None
 
     def bind_encoder(self, encoder: EncoderLimits) -> None:
@@ -45,20 +44,56 @@ class WordpieceStridedSpans:
         """
         self._encoder = encoder
 
+    def limits(self) -> Tuple[Any, int]:
+        """The encoder's tokenizer and the most wordpieces a window may have."""
+        limits = self._encoder() if self._encoder is not None else None
+        if limits is None:
+            raise ValueError(
+                f"{self.registered_name} needs the encoder's tokenizer: use it as get_spans of "
+                "fgen.transformer_model.v1, and initialize or load the transformer before running it"
+            )
+        return limits
+
+
+class WordpieceStridedSpans(EncoderBoundSpans):
+    """Span getter: strided windows of spaCy tokens, each split until its wordpieces fit."""
+
+    registered_name = "fgen.wordpiece_strided_spans.v1"
+
+    def __init__(self, window: int, stride: int):
+        """window (int): tokens per window.
+        stride (int): tokens between window starts (stride < window: windows overlap).
+        """
+        if not 0 < stride <= window:
+            raise ValueError(f"need 0 < stride <= window, not window={window}, stride={stride}")
+        super().__init__()
+        self.window = window
+        self.stride = stride
+
     def __call__(self, docs: Iterable[Doc]) -> List[List[Span]]:
         """The windows of each doc, in order; together they cover every token.
 
         docs (Iterable[Doc]): the batch.
         RETURNS (List[List[Span]]): per doc, windows of at most `window` tokens whose wordpieces fit.
         """
-        limits = self._encoder() if self._encoder is not None else None
-        if limits is None:
-            raise ValueError(
-                "fgen.wordpiece_strided_spans.v1 needs the encoder's tokenizer: use it as get_spans of "
-                "fgen.transformer_model.v1, and initialize or load the transformer before running it"
-            )
-        tokenizer, max_length = limits
+        tokenizer, max_length = self.limits()
         return [fit_windows(spans, tokenizer, max_length) for spans in get_strided_spans(docs, self.window, self.stride)]
+
+
+class WordpieceDocSpans(EncoderBoundSpans):
+    """Span getter: the whole doc as one window, cut into equal parts only if it does not fit."""
+
+    registered_name = "fgen.wordpiece_doc_spans.v1"
+
+    def __call__(self, docs: Iterable[Doc]) -> List[List[Span]]:
+        """The windows of each doc, in order; together they cover every token, without overlap.
+
+        docs (Iterable[Doc]): the batch.
+        RETURNS (List[List[Span]]): per doc, the doc itself or the fewest equal parts whose
+            wordpieces fit (none for an empty doc).
+        """
+        tokenizer, max_length = self.limits()
+        return [fit_windows([doc[:]], tokenizer, max_length) if len(doc) else [] for doc in docs]
 
 
 @registry.span_getters("fgen.wordpiece_strided_spans.v1")
@@ -73,6 +108,19 @@ def configure_wordpiece_strided_spans(window: int, stride: int) -> WordpieceStri
     RETURNS (WordpieceStridedSpans): the span getter.
     """
     return WordpieceStridedSpans(window, stride)
+
+
+@registry.span_getters("fgen.wordpiece_doc_spans.v1")
+def configure_wordpiece_doc_spans() -> WordpieceDocSpans:
+    """Each doc whole as one window, cut into the fewest equal consecutive parts that fit the
+    encoder when it is longer.
+
+    Registered as `fgen.wordpiece_doc_spans.v1` (@span_getters); works with
+    `fgen.transformer_model.v1`, which gives it the encoder's tokenizer and maximum length.
+
+    RETURNS (WordpieceDocSpans): the span getter.
+    """
+    return WordpieceDocSpans()
 
 
 def count_wordpieces(tokenizer: Any, texts: List[str]) -> List[int]:

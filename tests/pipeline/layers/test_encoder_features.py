@@ -1,6 +1,7 @@
 """Frozen encoder features (fgen.encoder_features.v1) in a tok2vec with hash embeddings and a
 BiLSTM (fgen.feature_embed.v1 + spacy.TorchBiLSTMEncoder.v1), on a tiny random BERT built offline."""
 from pathlib import Path
+from typing import Optional
 
 import numpy
 import pytest
@@ -24,11 +25,13 @@ TRAIN_DATA = [
 ]
 
 
-def tok2vec_config(encoder: Path, layers=(-2, -1), combine: str = "concat", window: int = 8) -> dict:
+def tok2vec_config(encoder: Path, layers=(-2, -1), combine: str = "concat", window: Optional[int] = 8) -> dict:
+    """window: strided windows of that many tokens; None: whole docs (fgen.wordpiece_doc_spans.v1)."""
+    get_spans = ({"@span_getters": "fgen.wordpiece_doc_spans.v1"} if window is None else
+                 {"@span_getters": "fgen.wordpiece_strided_spans.v1", "window": window, "stride": window - 2})
     features = {
         "@architectures": "fgen.encoder_features.v1", "name": str(encoder), "layers": list(layers), "combine": combine,
-        "get_spans": {"@span_getters": "fgen.wordpiece_strided_spans.v1", "window": window, "stride": window - 2},
-        "tokenizer_config": {"use_fast": True},
+        "get_spans": get_spans, "tokenizer_config": {"use_fast": True},
     }
     hash_embed = {"@architectures": "spacy.MultiHashEmbed.v2", "width": 16, "attrs": ["NORM", "SHAPE"],
                   "rows": [200, 50], "include_static_vectors": False}
@@ -109,6 +112,22 @@ def test_cached_and_live_features_are_equal(tiny_bert, tmp_path, combine):
     for a, b, c in zip(live, first, from_disk):
         numpy.testing.assert_array_equal(a, b)
         numpy.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("window", [8, None])
+def test_docs_batched_by_length_keep_their_order(tiny_bert, monkeypatch, window):
+    """The encoder reads the docs shortest first, a few at a time; each doc still gets its own
+    features, as if it were alone in the batch."""
+    nlp = make_nlp(tiny_bert, window=window)
+    nlp.initialize()
+    texts = [" ".join([TEXT] * 3), "", "Knockdown of ZNNT1.", TEXT, "HeLa cells.", " ".join([TEXT] * 2)]
+    docs = [nlp.make_doc(text) for text in texts]
+    monkeypatch.setattr(encoder_features, "ENCODER_BATCH_SIZE", 2)
+    together = features_of(nlp, docs)
+    alone = [features_of(nlp, [doc])[0] for doc in docs]
+    assert [f.shape[0] for f in together] == [len(doc) for doc in docs]
+    for a, b in zip(together, alone):
+        numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_features_cover_every_token_and_empty_docs(tiny_bert):

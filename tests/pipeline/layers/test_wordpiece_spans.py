@@ -1,4 +1,5 @@
-"""fgen.wordpiece_strided_spans.v1: transformer windows that fit the encoder, on a tiny random BERT.
+"""fgen.wordpiece_strided_spans.v1 and fgen.wordpiece_doc_spans.v1: transformer windows that fit
+the encoder, on a tiny random BERT.
 
 The tiny BERT's vocabulary holds single letters only for primer sequences, so each sequence is
 a couple of dozen wordpieces: a window of 192 spaCy tokens is then far over 512 wordpieces, as
@@ -14,7 +15,7 @@ from spacy.tokens import Doc
 from transformers import AutoTokenizer
 
 from fgen.corpus.tokenizer import make_nlp
-from fgen.pipeline.layers.wordpiece_spans import WordpieceStridedSpans, count_wordpieces
+from fgen.pipeline.layers.wordpiece_spans import WordpieceDocSpans, WordpieceStridedSpans, count_wordpieces
 
 from ...conftest import REPO, TEXT
 from ...tiny_transformer import PRIMER_CHARS, build_tiny_bert, primer_text
@@ -97,9 +98,37 @@ def test_a_token_longer_than_the_limit_gets_its_own_window(tokenizer):
     assert max(count_wordpieces(tokenizer, others)) <= 8
 
 
-def test_getter_needs_the_encoder():
-    get_spans = spacy.registry.span_getters.get("fgen.wordpiece_strided_spans.v1")(window=8, stride=6)
-    with pytest.raises(ValueError, match="fgen.transformer_model.v1"):
+def test_doc_windows_are_whole_docs_when_they_fit(tokenizer):
+    docs = [make_nlp()(text) for text in (TEXT, " ".join([TEXT] * 5), "")]
+    get_spans = WordpieceDocSpans()
+    get_spans.bind_encoder(lambda: (tokenizer, 512))
+    assert [[(s.start, s.end) for s in spans] for spans in get_spans(docs)] == [[(0, len(docs[0]))], [(0, len(docs[1]))], []]
+
+
+def test_doc_windows_of_a_long_doc_fit_and_cover_it_without_overlap(tokenizer):
+    doc = make_nlp()(PRIMERS)
+    get_spans = WordpieceDocSpans()
+    get_spans.bind_encoder(lambda: (tokenizer, 64))
+    (spans,) = get_spans([doc])
+    assert len(spans) > 1 and max(count_wordpieces(tokenizer, [span.text for span in spans])) <= 64
+    assert spans[0].start == 0 and spans[-1].end == len(doc)
+    assert all(a.end == b.start for a, b in zip(spans, spans[1:]))  # in order, no gap, no overlap
+
+
+def test_doc_windows_align_every_token_in_a_pipeline(tiny_bert):
+    nlp = transformer_nlp(tiny_bert, {"@span_getters": "fgen.wordpiece_doc_spans.v1"})
+    for text in [PRIMERS, TEXT, "ACGT", ""]:
+        assert unaligned(nlp(text)) == []
+
+
+@pytest.mark.parametrize("name,settings", [("fgen.wordpiece_strided_spans.v1", {"window": 8, "stride": 6}),
+                                           ("fgen.wordpiece_doc_spans.v1", {})])
+def test_getter_needs_the_encoder(name, settings):
+    get_spans = spacy.registry.span_getters.get(name)(**settings)
+    with pytest.raises(ValueError, match=f"{name} needs .* fgen.transformer_model.v1"):
         get_spans([make_nlp()("Knockdown of ZNNT1.")])
+
+
+def test_strided_getter_needs_a_positive_stride():
     with pytest.raises(ValueError, match="stride"):
         WordpieceStridedSpans(window=8, stride=0)

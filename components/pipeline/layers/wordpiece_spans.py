@@ -8,20 +8,25 @@ there get no wordpiece and no vector. `fgen.wordpiece_strided_spans.v1` keeps th
 windows and splits any window whose wordpieces (special tokens included) exceed the encoder's
 maximum into consecutive parts until each fits, so every token is read by the encoder.
 
-`fgen.wordpiece_doc_spans.v1` reads each doc whole when it fits (an abstract usually does): one
-window per doc, no overlap to compute twice, and every token sees the whole abstract; a doc
-that does not fit is cut into the fewest equal consecutive parts that do.
+`fgen.wordpiece_doc_spans.v1` reads each doc whole when it fits: one window per doc, no overlap
+to compute twice. A doc that does not fit is cut into the fewest parts that do, of about equal
+length, each cut at the sentence start nearest to where an equal split would fall (so no
+sentence loses its context to a cut when a sentence start is near). `max_wordpieces` may ask
+for shorter windows than the encoder allows, e.g. the length an encoder was trained on.
 
 A span getter only receives docs, and the tokenizer exists only once the transformer is
 initialized or loaded; `fgen.transformer_model.v1` therefore binds the getter to its model
 (`bind_encoder`) and the getter looks the tokenizer up at each call.
 """
+from bisect import bisect_left, bisect_right
 from math import ceil
-from typing import Any, Callable, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span
 from spacy_transformers.span_getters import get_strided_spans
 from spacy_transformers.util import registry
+
+from fgen.util.sentences import sentence_starts
 
 # () -> (Hugging Face tokenizer, most wordpieces a window may have), or None before the encoder
 # is initialized or loaded.
@@ -81,19 +86,30 @@ class WordpieceStridedSpans(EncoderBoundSpans):
 
 
 class WordpieceDocSpans(EncoderBoundSpans):
-    """Span getter: the whole doc as one window, cut into equal parts only if it does not fit."""
+    """Span getter: the whole doc as one window, cut at sentences only if it does not fit."""
 
     registered_name = "fgen.wordpiece_doc_spans.v1"
+
+    def __init__(self, max_wordpieces: Optional[int] = None):
+        """max_wordpieces (Optional[int]): the most wordpieces a window may have, special tokens
+            included; None: as many as the encoder takes.
+        """
+        if max_wordpieces is not None and max_wordpieces < 3:
+            raise ValueError(f"max_wordpieces must be at least 3 (two special tokens and one piece), not {max_wordpieces}")
+        super().__init__()
+        self.max_wordpieces = max_wordpieces
 
     def __call__(self, docs: Iterable[Doc]) -> List[List[Span]]:
         """The windows of each doc, in order; together they cover every token, without overlap.
 
         docs (Iterable[Doc]): the batch.
-        RETURNS (List[List[Span]]): per doc, the doc itself or the fewest equal parts whose
-            wordpieces fit (none for an empty doc).
+        RETURNS (List[List[Span]]): per doc, the doc itself or the fewest parts whose
+            wordpieces fit, cut at sentence starts where one is near (none for an empty doc).
         """
         tokenizer, max_length = self.limits()
-        return [fit_windows([doc[:]], tokenizer, max_length) if len(doc) else [] for doc in docs]
+        if self.max_wordpieces is not None:
+            max_length = min(max_length, self.max_wordpieces)
+        return [fit_windows([doc[:]], tokenizer, max_length, cuts=sentence_starts(doc)) if len(doc) else [] for doc in docs]
 
 
 @registry.span_getters("fgen.wordpiece_strided_spans.v1")
@@ -111,16 +127,18 @@ def configure_wordpiece_strided_spans(window: int, stride: int) -> WordpieceStri
 
 
 @registry.span_getters("fgen.wordpiece_doc_spans.v1")
-def configure_wordpiece_doc_spans() -> WordpieceDocSpans:
-    """Each doc whole as one window, cut into the fewest equal consecutive parts that fit the
-    encoder when it is longer.
+def configure_wordpiece_doc_spans(max_wordpieces: Optional[int] = None) -> WordpieceDocSpans:
+    """Each doc whole as one window; a longer doc is cut into the fewest parts that fit, at the
+    sentence starts nearest to an equal split.
 
     Registered as `fgen.wordpiece_doc_spans.v1` (@span_getters); works with
     `fgen.transformer_model.v1`, which gives it the encoder's tokenizer and maximum length.
 
+    max_wordpieces (Optional[int]): the most wordpieces per window (special tokens included);
+        None: the encoder's maximum.
     RETURNS (WordpieceDocSpans): the span getter.
     """
-    return WordpieceDocSpans()
+    return WordpieceDocSpans(max_wordpieces)
 
 
 def count_wordpieces(tokenizer: Any, texts: List[str]) -> List[int]:
@@ -138,7 +156,7 @@ def count_wordpieces(tokenizer: Any, texts: List[str]) -> List[int]:
     return [len(ids) for ids in encoded["input_ids"]]
 
 
-def fit_windows(spans: List[Span], tokenizer: Any, max_length: int) -> List[Span]:
+def fit_windows(spans: List[Span], tokenizer: Any, max_length: int, cuts: Sequence[int] = ()) -> List[Span]:
     """Split every span with more than `max_length` wordpieces into consecutive parts that fit.
 
     A single token with more wordpieces than `max_length` cannot be split further: it keeps its
@@ -147,6 +165,7 @@ def fit_windows(spans: List[Span], tokenizer: Any, max_length: int) -> List[Span
     spans (List[Span]): windows of one doc, in order.
     tokenizer (PreTrainedTokenizerBase): the encoder's tokenizer.
     max_length (int): the most wordpieces one window may have, special tokens included.
+    cuts (Sequence[int]): sorted token indices where a cut is preferred (e.g. sentence starts).
     RETURNS (List[Span]): the windows, oversized ones replaced by their parts, in order.
     """
     fitted: List[Span] = []
@@ -154,17 +173,30 @@ def fit_windows(spans: List[Span], tokenizer: Any, max_length: int) -> List[Span
         if n_pieces <= max_length or len(span) <= 1:
             fitted.append(span)
         else:
-            fitted.extend(fit_windows(split_span(span, max(2, ceil(n_pieces / max_length))), tokenizer, max_length))
+            parts = split_span(span, max(2, ceil(n_pieces / max_length)), cuts)
+            fitted.extend(fit_windows(parts, tokenizer, max_length, cuts))
     return fitted
 
 
-def split_span(span: Span, n_parts: int) -> List[Span]:
-    """`span` cut into `n_parts` consecutive spans of (nearly) equal token counts, none empty.
+def split_span(span: Span, n_parts: int, cuts: Sequence[int] = ()) -> List[Span]:
+    """`span` cut into `n_parts` consecutive spans of about equal token counts, none empty. Each
+    cut moves to the nearest index of `cuts` within half a part's length of the equal split, if
+    there is one.
 
     span (Span): the span to cut; at least 2 tokens.
     n_parts (int): how many parts (at most len(span)).
+    cuts (Sequence[int]): sorted token indices where a cut is preferred (e.g. sentence starts).
     RETURNS (List[Span]): the parts, in order.
     """
     n_parts = min(n_parts, len(span))
-    bounds = [span.start + round(i * len(span) / n_parts) for i in range(n_parts + 1)]
+    reach = len(span) / (2 * n_parts)
+    bounds = [span.start]
+    for i in range(1, n_parts):
+        equal = span.start + round(i * len(span) / n_parts)
+        lo, hi = bisect_left(cuts, equal - reach), bisect_right(cuts, equal + reach)
+        near = [c for c in cuts[lo:hi] if bounds[-1] < c < span.end]
+        bound = min(near, key=lambda c: (abs(c - equal), c)) if near else equal
+        if bounds[-1] < bound < span.end:
+            bounds.append(bound)
+    bounds.append(span.end)
     return [span.doc[start:end] for start, end in zip(bounds, bounds[1:])]

@@ -8,14 +8,15 @@
 Both read the entities of `entity_spans(doc)` unless given others. Fragments of one
 discontinuous entity (spans sharing a label and a non-empty `span.id_`) count once, as their
 first fragment: gold statements use that fragment, so a statement built on another one could
-never match. Sentences come from `link_candidates.sentence_ids`, as for the link model.
+never match. Sentences come from `fgen.util.sentences.sentence_ids`, as for the link model.
 """
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from spacy.tokens import Doc, Span
 
 from fgen.doc_layout import Link, entity_spans, set_links
-from fgen.pipeline.links.link_candidates import ROLES, candidate_tuples, sentence_ids
+from fgen.pipeline.links.link_candidates import ROLES, candidate_tuples
+from fgen.util.sentences import sentence_ids
 
 Baseline = Callable[..., List[Link]]
 

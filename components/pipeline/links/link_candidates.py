@@ -4,9 +4,8 @@ A V2 statement (ENTITY_LINKING) joins one entity of each role category. 303 of t
 statements of the corpus lie inside one sentence (the 6 others span two), so the candidate
 rule is: every combination of one entity per role whose members lie within `max_sentences`
 consecutive sentences (default 1) and, optionally, within `max_width` tokens from the first
-member's start to the last member's end. Sentences come from `doc.sents` when the doc has
-sentence boundaries (a parser, senter or sentencizer ran), else from spaCy's rule-based
-Sentencizer applied on the fly (the doc is not modified), so training and prediction see the
+member's start to the last member's end. Sentences come from `fgen.util.sentences.sentence_ids`
+(`doc.sents` if set, else spaCy's rule-based Sentencizer), so training and prediction see the
 same boundaries whatever ran before.
 """
 import bisect
@@ -15,32 +14,14 @@ import math
 from itertools import product
 from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 
-from spacy.pipeline import Sentencizer
 from spacy.tokens import Doc, Span
+
+from fgen.util.sentences import sentence_ids
 
 # The link roles of the V2 scheme, in the order the link model reads them.
 ROLES = ("PERTURBING_ACTION", "CONTEXT", "EFFECT", "PHENOTYPE")
 
 Candidate = Tuple[int, ...]  # one entity index per role, into the entity list
-
-_SENTENCIZER = Sentencizer()
-
-
-def sentence_ids(doc: Doc) -> List[int]:
-    """The sentence number of every token of `doc` (0-based)."""
-    if len(doc) == 0:
-        return []
-    if doc.has_annotation("SENT_START"):
-        starts = [tok.is_sent_start for tok in doc]
-    else:
-        starts = list(_SENTENCIZER.predict([doc])[0])
-    ids, current = [], 0
-    for i, start in enumerate(starts):
-        if start and i > 0:
-            current += 1
-        ids.append(current)
-    return ids
-
 
 def _anchored_pools(
     entities: Sequence[Span], sent_ids: Sequence[int], roles: Sequence[str], max_sentences: int

@@ -41,12 +41,12 @@ from fgen.pipeline.links.link_candidates import (
     candidate_tuples,
     n_tuple_features,
     role_pairs,
-    sentence_ids,
     tuple_features,
 )
 from fgen.pipeline.links.link_model import LinkBatch
 from fgen.pipeline.links.link_scorer import score_links
 from fgen.util.forking import make_forked_children_safe
+from fgen.util.sentences import sentence_ids
 from fgen.pipeline.layers.listener_updates import backprop_nothing
 from fgen.pipeline.layers.model_defaults import default_model_config
 

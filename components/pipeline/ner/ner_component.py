@@ -15,6 +15,12 @@ token's emission gradient (the transition scores get the unweighted gradient, an
 reported is the unweighted NLL): a rare class pushes its emission scores up harder without
 distorting the sequence model. The weights are computed at initialize and saved in `cfg`.
 
+Two decoding knobs trade precision for recall after training, both saved in `cfg`: `threshold`
+drops decoded entities with a confidence below it (fewer entities); `entity_bias` adds a
+constant to the score of every entity the decoder may choose, at its first tag (B- or U-), so
+each entity's odds are multiplied by exp(entity_bias) whatever its length: > 0 finds more
+entities, < 0 fewer. Confidences are computed under the same bias.
+
 Missing gold tags (no annotation, misaligned tokens, labels the component does not know) are
 masked: softmax ignores those tokens; the CRF maximises the likelihood of all sequences that
 agree with the known tags (missing tokens are marginalised out), and a doc without any known
@@ -65,6 +71,7 @@ Decoded = Tuple[List[int], List[float]]
         "tag_scheme": "BILUO",
         "balance_classes": 0.0,
         "threshold": 0.0,
+        "entity_bias": 0.0,
         "scorer": {"@scorers": "fgen.ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -77,13 +84,14 @@ def make_ner(
     tag_scheme: str = "BILUO",
     balance_classes: float = 0.0,
     threshold: float = 0.0,
+    entity_bias: float = 0.0,
     scorer: Optional[Callable] = None,
 ) -> "FgenNER":
     """Create an FgenNER component (see FgenNER for the arguments)."""
     make_forked_children_safe()  # nlp.pipe(n_process=N) forks after torch may have run
     return FgenNER(
         nlp.vocab, model, name, use_crf=use_crf, tag_scheme=tag_scheme, balance_classes=balance_classes,
-        threshold=threshold, scorer=scorer,
+        threshold=threshold, entity_bias=entity_bias, scorer=scorer,
     )
 
 
@@ -100,6 +108,7 @@ class FgenNER(TrainablePipe):
         tag_scheme: str = "BILUO",
         balance_classes: float = 0.0,
         threshold: float = 0.0,
+        entity_bias: float = 0.0,
         scorer: Optional[Callable] = ner_score,
     ) -> None:
         """
@@ -112,6 +121,8 @@ class FgenNER(TrainablePipe):
         balance_classes (float): 0 = no class weights, 1 = full inverse-frequency weights.
         threshold (float): an entity whose confidence is below it is left out (0: keep every
             decoded entity); tune it on dev with `spacy find-threshold MODEL DEV fgen_ner threshold ents_f`.
+        entity_bias (float): added to each entity's score when decoding (> 0: more entities,
+            higher recall; < 0: fewer; 0: the model as trained).
         scorer (Optional[Callable]): the scoring method.
         """
         if tag_scheme not in SCHEME_PREFIXES:
@@ -127,7 +138,7 @@ class FgenNER(TrainablePipe):
         self.tag_scheme = tag_scheme
         self.balance_classes = balance_classes
         self.scorer = scorer
-        self.cfg: Dict[str, Any] = {"labels": [], "class_weights": {}, "threshold": threshold}
+        self.cfg: Dict[str, Any] = {"labels": [], "class_weights": {}, "threshold": threshold, "entity_bias": entity_bias}
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -259,9 +270,14 @@ class FgenNER(TrainablePipe):
         docs = list(docs)
         if not any(len(doc) for doc in docs):
             return [([], []) for _ in docs]
-        scores = self.model.predict(docs)
+        return self.decode(self.model.predict(docs))
+
+    def decode(self, scores: List[Floats2d]) -> List[Decoded]:
+        """Decode emission scores (one (n_tokens, n_tags) array per doc, from the model) with
+        the current `entity_bias`. RETURNS (List[Tuple[List[int], List[float]]]): as `predict`."""
         crf = get_torch_module(self.model).crf
         emissions, mask = self._padded(scores)
+        emissions = emissions + self._entity_offsets(emissions)
         with torch.no_grad(), small_op_threads(emissions.device):
             if self.use_crf:
                 probs = crf.marginals(emissions, mask)
@@ -273,6 +289,13 @@ class FgenNER(TrainablePipe):
                 paths = crf.viterbi(logp, mask, learned=False)
         probs = probs.cpu().numpy()
         return [(path, [float(probs[b, t, k]) for t, k in enumerate(path)]) for b, path in enumerate(paths)]
+
+    def _entity_offsets(self, emissions: torch.Tensor) -> torch.Tensor:
+        """(n_tags,) added to the emissions when decoding: `entity_bias` on the tags that
+        begin an entity (B-, U-), 0 elsewhere."""
+        bias = float(self.cfg.get("entity_bias", 0.0))
+        offsets = [bias if split_tag(tag)[0] in ("B", "U") else 0.0 for tag in self.tags]
+        return torch.tensor(offsets, dtype=emissions.dtype, device=emissions.device)
 
     def set_annotations(self, docs: Iterable[Doc], decoded: List[Decoded]) -> None:
         """Write `doc.ents`, `doc.spans["fgen"]` and `span._.confidence` (entities with a

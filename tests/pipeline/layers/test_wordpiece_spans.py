@@ -15,7 +15,8 @@ from spacy.tokens import Doc
 from transformers import AutoTokenizer
 
 from fgen.corpus.tokenizer import make_nlp
-from fgen.pipeline.layers.wordpiece_spans import WordpieceDocSpans, WordpieceStridedSpans, count_wordpieces
+from fgen.pipeline.layers.wordpiece_spans import WordpieceDocSpans, WordpieceStridedSpans, count_wordpieces, split_span
+from fgen.util.sentences import sentence_starts
 
 from ...conftest import REPO, TEXT
 from ...tiny_transformer import PRIMER_CHARS, build_tiny_bert, primer_text
@@ -113,6 +114,29 @@ def test_doc_windows_of_a_long_doc_fit_and_cover_it_without_overlap(tokenizer):
     assert len(spans) > 1 and max(count_wordpieces(tokenizer, [span.text for span in spans])) <= 64
     assert spans[0].start == 0 and spans[-1].end == len(doc)
     assert all(a.end == b.start for a, b in zip(spans, spans[1:]))  # in order, no gap, no overlap
+
+
+def test_doc_windows_cut_long_docs_at_sentence_starts(tokenizer):
+    doc = make_nlp()(" ".join([TEXT] * 8))
+    starts = sentence_starts(doc)
+    limit = count_wordpieces(tokenizer, [doc.text])[0] // 3
+    get_spans = WordpieceDocSpans(max_wordpieces=limit)
+    get_spans.bind_encoder(lambda: (tokenizer, 512))
+    (spans,) = get_spans([doc])
+    assert len(spans) >= 3 and max(count_wordpieces(tokenizer, [span.text for span in spans])) <= limit
+    assert spans[0].start == 0 and spans[-1].end == len(doc) and all(a.end == b.start for a, b in zip(spans, spans[1:]))
+    assert all(span.start in starts for span in spans)
+    with pytest.raises(ValueError, match="max_wordpieces"):
+        WordpieceDocSpans(max_wordpieces=2)
+
+
+def test_split_span_prefers_near_cuts_only():
+    doc = spacy.blank("en").make_doc(" ".join(["w"] * 20))
+    bounds = lambda parts: [(p.start, p.end) for p in parts]  # noqa: E731
+    assert bounds(split_span(doc[:], 2)) == [(0, 10), (10, 20)]
+    assert bounds(split_span(doc[:], 2, [0, 8, 13])) == [(0, 8), (8, 20)]  # 8 is nearer to 10 than 13
+    assert bounds(split_span(doc[:], 2, [0, 2, 18])) == [(0, 10), (10, 20)]  # too far: equal split
+    assert bounds(split_span(doc[2:5], 3, [3])) == [(2, 3), (3, 4), (4, 5)]
 
 
 def test_doc_windows_align_every_token_in_a_pipeline(tiny_bert):

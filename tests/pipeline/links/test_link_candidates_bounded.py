@@ -10,7 +10,8 @@ import pytest
 import spacy
 from spacy.tokens import Span
 
-from fgen.pipeline.links.link_candidates import ROLES, candidate_tuples, candidate_width, sentence_ids, tuple_features
+from fgen.pipeline.links.link_candidates import ROLES, candidate_tuples, candidate_width, tuple_features
+from fgen.util.sentences import sentence_ids
 
 
 def reference_candidates(entities, sent_ids, roles, max_sentences, max_width, limit):

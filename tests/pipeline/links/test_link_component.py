@@ -13,7 +13,8 @@ from spacy.training import Example
 
 import fgen  # noqa: F401  registers the Doc extensions
 from fgen.doc_layout import SPAN_KEY, set_links
-from fgen.pipeline.links.link_candidates import ROLES, candidate_tuples, n_tuple_features, sentence_ids, tuple_features
+from fgen.pipeline.links.link_candidates import ROLES, candidate_tuples, n_tuple_features, tuple_features
+from fgen.util.sentences import sentence_ids
 from fgen.pipeline.links.link_component import DocScores
 
 from ...conftest import tiny_tok2vec
@@ -91,18 +92,6 @@ def trained() -> Language:
     doc = make_doc(nlp)
     train(nlp, [Example(unlinked(doc), doc)])
     return nlp
-
-
-def test_sentence_ids_with_and_without_boundaries():
-    nlp = spacy.blank("en")
-    doc = nlp.make_doc(TEXT)
-    ids = sentence_ids(doc)
-    assert ids[0] == 0 and ids[-1] == 1 and sorted(set(ids)) == [0, 1]
-    parsed = nlp.make_doc(TEXT)
-    for tok in parsed:
-        tok.is_sent_start = tok.i == 0  # a parser that found one sentence wins
-    assert set(sentence_ids(parsed)) == {0}
-    assert sentence_ids(nlp.make_doc("")) == []
 
 
 def test_candidates_within_sentences():

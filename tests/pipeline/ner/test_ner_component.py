@@ -114,6 +114,31 @@ def test_threshold_leaves_out_less_confident_entities(trained_crf, tmp_path):
         FgenNER(nlp.vocab, ner.model, threshold=1.5)
 
 
+@pytest.mark.parametrize("config", [{"use_crf": True}, {"use_crf": False}, {"use_crf": True, "tag_scheme": "BIO"}],
+                         ids=["crf", "softmax", "crf-bio"])
+def test_entity_bias_trades_precision_for_recall(config, trained_crf, tmp_path):
+    nlp, _ = trained_crf if config == {"use_crf": True} else train(config)
+    ner = nlp.get_pipe("fgen_ner")
+    text = "ATG12 knockdown in HeLa cells inhibits autophagy."
+    as_trained = ents(nlp(text))
+    assert ner.cfg["entity_bias"] == 0.0 and as_trained
+    try:
+        ner.cfg["entity_bias"] = -50.0
+        assert ents(nlp(text)) == []
+        ner.cfg["entity_bias"] = 50.0
+        doc = nlp(text)
+        # every token is then an entity of its own (U-, or B- under BIO) and each counts
+        assert [(e.start, e.end) for e in doc.ents] == [(i, i + 1) for i in range(len(doc))]
+        assert all(0.0 <= e._.confidence <= 1.0 + 1e-6 for e in doc.ents)
+        ner.cfg["entity_bias"] = 0.0
+        assert ents(nlp(text)) == as_trained
+        ner.cfg["entity_bias"] = 1.5
+        nlp.to_disk(tmp_path / "pipeline")
+        assert spacy.load(tmp_path / "pipeline").get_pipe("fgen_ner").cfg["entity_bias"] == 1.5
+    finally:
+        ner.cfg["entity_bias"] = 0.0
+
+
 def test_spacy_find_threshold_tunes_it(trained_crf, tmp_path):
     from spacy.cli.find_threshold import find_threshold
     from spacy.tokens import DocBin

@@ -260,11 +260,18 @@ def check_output_dir(output_dir: Path, input_path: Optional[Path] = None) -> Non
 
 def write_splits(docs: Sequence[Doc], plan: SplitPlan, output_dir: Union[str, Path], manifest: dict) -> None:
     """Write every file of `plan` and `splits.json`; `output_dir` is replaced all at once."""
-    for i in {i for indices in plan.files.values() for i in indices}:
+    used = sorted({i for indices in plan.files.values() for i in indices})
+    for i in used:
         mark_outside(docs[i])
+    # Each doc is serialized once and merged into every file that holds it (a doc is in several
+    # files, and serializing a doc costs far more than merging it).
+    single = {i: DocBin(store_user_data=True, docs=[docs[i]]) for i in used}
     with atomic_directory(output_dir) as tmp:
         for name, indices in plan.files.items():
             path = tmp / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(DocBin(store_user_data=True, docs=[docs[i] for i in indices]).to_bytes())
+            merged = DocBin(store_user_data=True)
+            for i in indices:
+                merged.merge(single[i])
+            path.write_bytes(merged.to_bytes())
         (tmp / MANIFEST).write_text(srsly.json_dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf8")

@@ -1,6 +1,4 @@
 """Tests for the link component `fgen_links`: candidates, decoding, training, serialization."""
-import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
@@ -292,12 +290,6 @@ def test_initialize_needs_candidates():
     doc = make_doc(nlp, links=[], annotated=False)
     with pytest.raises(ValueError, match="no training example"):
         nlp.initialize(lambda: [Example(unlinked(doc), doc)])
-
-
-def test_factory_found_through_entry_point():
-    code = "import spacy; nlp = spacy.blank('en'); nlp.add_pipe('fgen_links'); print(nlp.pipe_names)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['fgen_links']"
 
 
 def test_features_only_model_overfits_and_round_trips(tmp_path: Path):

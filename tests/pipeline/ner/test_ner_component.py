@@ -1,8 +1,6 @@
 """Tests for the fgen_ner component, its model and the constrained CRF."""
 import itertools
 import math
-import subprocess
-import sys
 
 import numpy
 import pytest
@@ -449,15 +447,3 @@ def test_scorer(trained_crf):
     predicted = [Example(nlp(eg.reference.text), eg.reference) for eg in examples]
     registry_scores = spacy.registry.scorers.get("fgen.ner_scorer.v1")()(predicted)
     assert (registry_scores["ents_p"], registry_scores["ents_r"]) == (1.0, 1.0)
-
-
-def test_factory_found_through_entry_point():
-    code = (
-        "import sys, spacy\n"
-        "nlp = spacy.blank('en')\n"
-        "ner = nlp.add_pipe('fgen_ner')\n"
-        "print(type(ner).__module__, nlp.get_pipe_meta('fgen_ner').default_score_weights['ents_f'])\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["fgen.pipeline.ner.ner_component", "1.0"]

@@ -1,7 +1,5 @@
 """Tests for the entity-value component `fgen_values` and its scorer."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
@@ -221,18 +219,6 @@ def test_scorer_exact_numbers():
     assert per_type[PH] == pytest.approx({"p": 0.0, "r": 0.0, "f": 0.0, "acc": 0.0})
     nothing = score_values([Example(empty, empty.copy())])
     assert nothing["values_f"] is None and nothing["values_acc"] is None
-
-
-def test_factory_found_through_entry_point():
-    code = (
-        "import sys, spacy\n"
-        "from spacy.tokens import Span\n"
-        "pipe = spacy.blank('en').add_pipe('fgen_values')\n"
-        "print(type(pipe).__module__, Span.has_extension('value_confidence'), pipe.scorer.__name__)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["fgen.pipeline.values.values_component", "True", "score_values"]
-
 
 
 def blind_tok2vec(width: int = 8) -> Model[List[Doc], List[Floats2d]]:

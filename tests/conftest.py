@@ -71,6 +71,58 @@ def run_history(tmp_path_factory) -> Iterator[Path]:
         os.environ["FGEN_RUN_HISTORY"] = previous
 
 
+# The three-doc corpus of test_train_smoke and the `spacy train` runs on it that several test
+# modules read (test_train_smoke, runs/test_run_history, runs/test_report): made once per test
+# session. The modules that use them share one xdist group (SMOKE_RUNS), so one worker makes
+# them once. Read-only for the tests.
+SMOKE_RUNS = "smoke_runs"
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> Path:
+    """A corpus folder: the V2 definition files, three MAE files (linked, entities only, none)
+    and their DocBin train.spacy, made by scripts/convert.py."""
+    from .test_train_smoke import write_smoke_corpus
+
+    root = tmp_path_factory.mktemp("smoke") / "corpus"
+    raw = write_smoke_corpus(root)
+    result = run_script("convert", raw, root / "train.spacy", "--scheme", "v2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root
+
+
+def _logged_run(config: str, corpus: Path, root: Path, name: str) -> Dict[str, Any]:
+    """`spacy train configs/<config>` for 10 steps (evaluated every 5) on the smoke corpus into
+    <root>/<name> (the run's name in the history), recording itself alone in the history
+    <root>/runs.jsonl."""
+    from fgen.runs.run_logger import HISTORY_ENV
+
+    from .test_train_smoke import run
+
+    out, history = root / name, root / "runs.jsonl"
+    result = run(
+        "-m", "spacy", "train", REPO / "configs" / config, "--output", out,
+        "--paths.train", corpus / "train.spacy", "--paths.dev", corpus / "train.spacy",
+        "--training.max_steps", "10", "--training.eval_frequency", "5",
+        env={HISTORY_ENV: str(history)},
+    )
+    assert (out / "model-best").is_dir() and (out / "model-last").is_dir()
+    return {"out": out, "history": history, "stdout": result.stdout, "corpus": corpus}
+
+
+@pytest.fixture(scope="session")
+def logged_ner_run(corpus, tmp_path_factory) -> Dict[str, Any]:
+    """configs/ner_cnn.cfg trained on the smoke corpus: the run folder ("out", named ner_run), its
+    history, the process's stdout and the corpus."""
+    return _logged_run("ner_cnn.cfg", corpus, tmp_path_factory.mktemp("ner"), "ner_run")
+
+
+@pytest.fixture(scope="session")
+def logged_pipeline_run(corpus, tmp_path_factory) -> Dict[str, Any]:
+    """configs/pipeline_cnn.cfg trained on the smoke corpus, as logged_ner_run (named pipeline_run)."""
+    return _logged_run("pipeline_cnn.cfg", corpus, tmp_path_factory.mktemp("pipeline"), "pipeline_run")
+
+
 def tiny_tok2vec(embed_size: int = 300) -> dict:
     """A small HashEmbedCNN config, so component tests stay fast on 2 CPU cores."""
     return {

@@ -16,7 +16,7 @@ import pytest
 from fgen.install_check import editable_install, shadowing_problem
 
 from .conftest import REPO, TEXT, V2_CATEGORIES, V2_VALUES
-from .test_train_smoke import corpus, run, train  # noqa: F401  (module fixture + helpers)
+from .test_train_smoke import run, train
 
 FIXTURES = Path(__file__).parent / "fixtures"
 USE_PACKAGE = """

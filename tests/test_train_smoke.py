@@ -17,8 +17,11 @@ import spacy
 import fgen  # noqa: F401  registers the span extensions
 from fgen.doc_layout import SPAN_KEY
 
-from .conftest import REPO, TEXT, V2_CATEGORIES, V2_VALUES, mae_xml, v2_tags
+from .conftest import REPO, SMOKE_RUNS, TEXT, V2_CATEGORIES, V2_VALUES, mae_xml, v2_tags
 from .tiny_transformer import PRIMER_CHARS, build_tiny_bert, primer_text
+
+# The tests on the session's runs (conftest) share their xdist group; the others run anywhere.
+shares_runs = pytest.mark.xdist_group(SMOKE_RUNS)
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 TEXT2 = TEXT + " Knockdown of ZNNT1 in UM cells promotes migration."
@@ -90,19 +93,12 @@ def write_smoke_corpus(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    """A corpus folder (definition files + MAE files) and its DocBin, made by scripts/convert.py."""
-    root = tmp_path_factory.mktemp("smoke") / "corpus"
-    raw = write_smoke_corpus(root)
-    run(REPO / "scripts" / "convert.py", raw, root / "train.spacy", "--scheme", "v2")
-    return root
+def cnn_model(logged_ner_run) -> Path:
+    """configs/ner_cnn.cfg trained 10 steps on the smoke corpus (conftest: once per session)."""
+    return logged_ner_run["out"]
 
 
-@pytest.fixture(scope="module")
-def cnn_model(corpus, tmp_path_factory) -> Path:
-    return train("ner_cnn.cfg", tmp_path_factory.mktemp("cnn"), corpus / "train.spacy")
-
-
+@shares_runs
 def test_cnn_config_trains_and_loads(cnn_model, corpus):
     nlp = spacy.load(cnn_model / "model-last")
     assert nlp.pipe_names == ["tok2vec", "fgen_ner", "fgen_values"]
@@ -161,6 +157,7 @@ def test_transformer_model_needs_the_encoder_only_at_initialize(monkeypatch):
         model.initialize()
 
 
+@shares_runs
 def test_evaluate_script(cnn_model, corpus, tmp_path):
     metrics_path = tmp_path / "out" / "metrics.json"
     result = run(
@@ -180,8 +177,9 @@ def test_evaluate_script(cnn_model, corpus, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def pipeline_model(corpus, tmp_path_factory) -> Path:
-    return train("pipeline_cnn.cfg", tmp_path_factory.mktemp("pipeline"), corpus / "train.spacy")
+def pipeline_model(logged_pipeline_run) -> Path:
+    """configs/pipeline_cnn.cfg trained 10 steps on the smoke corpus (conftest: once per session)."""
+    return logged_pipeline_run["out"]
 
 
 def _check_links(doc) -> None:
@@ -193,6 +191,7 @@ def _check_links(doc) -> None:
         assert a.label_ != b.label_ and 0.0 <= p <= 1.0
 
 
+@shares_runs
 def test_pipeline_config_trains_and_links(pipeline_model):
     nlp = spacy.load(pipeline_model / "model-last")
     assert nlp.pipe_names == ["tok2vec", "fgen_ner", "fgen_values", "fgen_links"]
@@ -202,6 +201,7 @@ def test_pipeline_config_trains_and_links(pipeline_model):
     assert {"ents_f", "values_f", "links_f"} <= set(meta["performance"])
 
 
+@shares_runs
 def test_evaluate_script_with_gold_entities(pipeline_model, corpus, tmp_path):
     metrics_path = tmp_path / "metrics.json"
     result = run(

@@ -12,11 +12,11 @@ import sys
 
 import pytest
 
-from fgen.runs.run_logger import HISTORY_ENV
 from fgen.runs.run_report import load_input
 
-from ..conftest import REPO, run_script
-from ..test_train_smoke import train
+from ..conftest import REPO, SMOKE_RUNS, run_script
+
+pytestmark = pytest.mark.xdist_group(SMOKE_RUNS)  # shares the session's runs (conftest)
 
 REPORT = REPO / "scripts" / "report.py"
 
@@ -28,22 +28,20 @@ def report(*args):
 
 
 @pytest.fixture(scope="module")
-def two_runs(logged_ner_run, tmp_path_factory):
-    """The whole pipeline and the NER-only config, 10 steps each, recorded in one history: the
-    pipeline trained here, the NER run shared with test_run_history (conftest.logged_ner_run,
-    trained alone into its own history, whose record is appended here)."""
-    root = tmp_path_factory.mktemp("report_runs")
-    history = root / "runs.jsonl"
-    train("pipeline_cnn.cfg", root / "pipeline_run", logged_ner_run["corpus"] / "train.spacy", env={HISTORY_ENV: str(history)})
-    with history.open("a", encoding="utf8") as file:
-        file.write(logged_ner_run["history"].read_text(encoding="utf8"))
-    return root
+def two_runs(logged_ner_run, logged_pipeline_run, tmp_path_factory):
+    """The whole pipeline and the NER-only config, 10 steps each (conftest: trained once per
+    session, each into a history of its own), recorded here in one history: its path and the
+    pipeline run's folder."""
+    history = tmp_path_factory.mktemp("report_runs") / "runs.jsonl"
+    history.write_text("".join(run["history"].read_text(encoding="utf8") for run in (logged_pipeline_run, logged_ner_run)),
+                       encoding="utf8")
+    return {"history": history, "pipeline_run": logged_pipeline_run["out"]}
 
 
 def test_report_compares_two_runs(two_runs, corpus, tmp_path):
     out = tmp_path / "report"
     # one run by folder, one by its name in the history
-    report(two_runs / "pipeline_run", "ner_run", "--history", two_runs / "runs.jsonl", "--output", out,
+    report(two_runs["pipeline_run"], "ner_run", "--history", two_runs["history"], "--output", out,
         "--title", "Two runs", "--data", corpus / "train.spacy")
     text = (out / "report.md").read_text(encoding="utf8")
     assert text.startswith("# Two runs")

@@ -8,12 +8,15 @@ mechanics without training are checked on a blank pipeline with made-up evaluati
 import json
 from pathlib import Path
 
+import pytest
 import spacy
 
 from fgen.runs.run_logger import DEFAULT_HISTORY, HISTORY_ENV, flatten_scores, make_run_logger, read_history, read_jsonl
 
-from ..conftest import REPO, run_script
+from ..conftest import REPO, SMOKE_RUNS, run_script
 from ..test_train_smoke import run
+
+pytestmark = pytest.mark.xdist_group(SMOKE_RUNS)  # shares the session's runs (conftest)
 
 
 def test_configs_use_the_run_logger():

@@ -25,6 +25,7 @@ import spacy
 from spacy.language import Language
 from spacy.attrs import IDX
 from spacy.tokens import Doc
+from spacy_transformers.data_classes import TransformerData
 from thinc.api import Model
 from thinc.types import Floats2d
 
@@ -147,7 +148,7 @@ def pooled_layers(model: Model, docs: List[Doc]) -> List[Floats2d]:
     return outputs
 
 
-def pool_doc(model: Model, trf_data) -> Floats2d:
+def pool_doc(model: Model, trf_data: TransformerData) -> Floats2d:
     """The chosen layers of one doc's encoder output, averaged over each token's wordpieces."""
     ops = model.ops
     hidden = trf_data.model_output["hidden_states"]

@@ -14,9 +14,7 @@ import math
 from itertools import product
 from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 
-from spacy.tokens import Doc, Span
-
-from fgen.util.sentences import sentence_ids
+from spacy.tokens import Span
 
 # The link roles of the V2 scheme, in the order the link model reads them.
 ROLES = ("PERTURBING_ACTION", "CONTEXT", "EFFECT", "PHENOTYPE")

@@ -34,7 +34,7 @@ from fgen.util.atomic import write_bytes_atomic
 
 COMBINATIONS = ("concat", "mean")
 # Docs per encoder call (see pooled_layers): small enough that docs of similar length go together,
-# large enough to keep the matrix products efficient.
+# large enough to keep a CPU's matrix products efficient (chosen on CPU; a GPU may prefer more).
 ENCODER_BATCH_SIZE = 8
 # Per model id: the cache turned on for training (module-level, not in model.attrs, because
 # attrs are serialized with the model and a cache must never travel with a pipeline).

@@ -97,16 +97,10 @@ def _logged_run(config: str, corpus: Path, root: Path, name: str) -> Dict[str, A
     <root>/runs.jsonl."""
     from fgen.runs.run_logger import HISTORY_ENV
 
-    from .test_train_smoke import run
+    from .test_train_smoke import train_process
 
     out, history = root / name, root / "runs.jsonl"
-    result = run(
-        "-m", "spacy", "train", REPO / "configs" / config, "--output", out,
-        "--paths.train", corpus / "train.spacy", "--paths.dev", corpus / "train.spacy",
-        "--training.max_steps", "10", "--training.eval_frequency", "5",
-        env={HISTORY_ENV: str(history)},
-    )
-    assert (out / "model-best").is_dir() and (out / "model-last").is_dir()
+    result = train_process(config, out, corpus / "train.spacy", env={HISTORY_ENV: str(history)})
     return {"out": out, "history": history, "stdout": result.stdout, "corpus": corpus}
 
 

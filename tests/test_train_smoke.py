@@ -63,14 +63,22 @@ def run(*args, env=None, timeout=120) -> subprocess.CompletedProcess:
     return result
 
 
-def train(config: str, output: Path, data: Path, *overrides, env=None) -> Path:
-    run(
+def train_process(config: str, output: Path, data: Path, *overrides, env=None) -> subprocess.CompletedProcess:
+    """`spacy train configs/<config>` for 10 steps (evaluated every 5) on `data` into `output`;
+    returns the finished process (its console output in stdout)."""
+    result = run(
         "-m", "spacy", "train", REPO / "configs" / config, "--output", output,
         "--paths.train", data, "--paths.dev", data,
         "--training.max_steps", "10", "--training.eval_frequency", "5", *overrides,
         env=env,
     )
     assert (output / "model-best").is_dir() and (output / "model-last").is_dir()
+    return result
+
+
+def train(config: str, output: Path, data: Path, *overrides, env=None) -> Path:
+    """As train_process; returns the output folder."""
+    train_process(config, output, data, *overrides, env=env)
     return output
 
 

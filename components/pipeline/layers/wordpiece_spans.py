@@ -19,6 +19,7 @@ initialized or loaded; `fgen.transformer_model.v1` therefore binds the getter to
 (`bind_encoder`) and the getter looks the tokenizer up at each call.
 """
 from bisect import bisect_left, bisect_right
+from functools import partial
 from math import ceil
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
@@ -109,7 +110,8 @@ class WordpieceDocSpans(EncoderBoundSpans):
         tokenizer, max_length = self.limits()
         if self.max_wordpieces is not None:
             max_length = min(max_length, self.max_wordpieces)
-        return [fit_windows([doc[:]], tokenizer, max_length, cuts=sentence_starts(doc)) if len(doc) else [] for doc in docs]
+        return [fit_windows([doc[:]], tokenizer, max_length, get_cuts=partial(sentence_starts, doc)) if len(doc) else []
+                for doc in docs]
 
 
 @registry.span_getters("fgen.wordpiece_strided_spans.v1")
@@ -156,7 +158,9 @@ def count_wordpieces(tokenizer: Any, texts: List[str]) -> List[int]:
     return [len(ids) for ids in encoded["input_ids"]]
 
 
-def fit_windows(spans: List[Span], tokenizer: Any, max_length: int, cuts: Sequence[int] = ()) -> List[Span]:
+def fit_windows(
+    spans: List[Span], tokenizer: Any, max_length: int, get_cuts: Callable[[], Sequence[int]] = tuple
+) -> List[Span]:
     """Split every span with more than `max_length` wordpieces into consecutive parts that fit.
 
     A single token with more wordpieces than `max_length` cannot be split further: it keeps its
@@ -165,16 +169,20 @@ def fit_windows(spans: List[Span], tokenizer: Any, max_length: int, cuts: Sequen
     spans (List[Span]): windows of one doc, in order.
     tokenizer (PreTrainedTokenizerBase): the encoder's tokenizer.
     max_length (int): the most wordpieces one window may have, special tokens included.
-    cuts (Sequence[int]): sorted token indices where a cut is preferred (e.g. sentence starts).
+    get_cuts (Callable[[], Sequence[int]]): the sorted token indices where a cut is preferred
+        (e.g. sentence starts); called only if a span has to be split, at most once.
     RETURNS (List[Span]): the windows, oversized ones replaced by their parts, in order.
     """
     fitted: List[Span] = []
+    cuts: Optional[Sequence[int]] = None
     for span, n_pieces in zip(spans, count_wordpieces(tokenizer, [span.text for span in spans])):
         if n_pieces <= max_length or len(span) <= 1:
             fitted.append(span)
         else:
+            if cuts is None:
+                cuts = get_cuts()
             parts = split_span(span, max(2, ceil(n_pieces / max_length)), cuts)
-            fitted.extend(fit_windows(parts, tokenizer, max_length, cuts))
+            fitted.extend(fit_windows(parts, tokenizer, max_length, get_cuts=lambda: cuts))
     return fitted
 
 

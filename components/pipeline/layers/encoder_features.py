@@ -3,9 +3,10 @@
 `fgen.encoder_features.v1` runs a Hugging Face encoder (through spacy-transformers, so any
 Hugging Face name or local folder works and a trained pipeline stores the encoder's config,
 tokenizer and weights) forward only, and gives each spaCy token the mean of its wordpieces'
-hidden states in the chosen `layers`, concatenated (or averaged) across layers. Nothing is
-backpropagated into the encoder: a trainable head (e.g. a BiLSTM in `spacy.Tok2Vec.v2`) learns on
-top of it at CNN speed.
+hidden states in the chosen `layers`, concatenated, averaged, or mixed with learned weights
+across layers ("weighted": softmax-normalised weights per layer and one scale, as ELMo mixes its
+layers). Nothing is backpropagated into the encoder: a trainable head (e.g. a BiLSTM in
+`spacy.Tok2Vec.v2`) learns on top of it at CNN speed.
 
 spaCy would rerun the frozen encoder on every batch of every epoch. While training, the
 callback `fgen.cache_encoder_features.v1` (`[training.before_update]`) turns on a cache: each
@@ -32,7 +33,7 @@ from thinc.types import Floats2d
 from fgen.pipeline.layers.encoders import create_transformer_model
 from fgen.util.atomic import write_bytes_atomic
 
-COMBINATIONS = ("concat", "mean")
+COMBINATIONS = ("concat", "mean", "weighted")
 # Docs per encoder call (see pooled_layers): small enough that docs of similar length go together,
 # large enough to keep a CPU's matrix products efficient (chosen on CPU; a GPU may prefer more).
 ENCODER_BATCH_SIZE = 8
@@ -55,7 +56,8 @@ def build_encoder_features(
     name (str): "fgen-default" (the offline MiniLM-L6), a Hugging Face name or a local folder.
     get_spans (Callable): the span getter that cuts docs into encoder windows.
     layers (Sequence[int]): hidden-state indices (0 = embeddings, -1 = last layer).
-    combine (str): "concat" the layers (width n_layers x hidden) or take their "mean" (hidden).
+    combine (str): "concat" the layers (width n_layers x hidden), take their "mean" (hidden), or
+        their "weighted" mean (hidden), with weights learned in training (starting as the mean).
     tokenizer_config (dict): settings for the Hugging Face tokenizer.
     transformer_config (dict): settings for the Hugging Face model config.
     RETURNS (Model[List[Doc], List[Floats2d]]): one (n_tokens, width) array per doc.
@@ -70,12 +72,15 @@ def build_encoder_features(
         tokenizer_config=tokenizer_config,
         transformer_config={**transformer_config, "output_hidden_states": True},
     )
+    # Only "weighted" has parameters, so pipelines trained with the other two load as before.
+    params = {"layer_weights": None, "scale": None} if combine == "weighted" else {}
     return Model(
         "encoder_features",
         forward,
         init=init,
         layers=[encoder],
         dims={"nO": None},
+        params=params,
         attrs={"name": name, "layers": list(layers), "combine": combine},
     )
 
@@ -85,6 +90,10 @@ def init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Model:
     encoder.initialize(X=X)
     hidden = hidden_width(encoder)
     model.set_dim("nO", hidden * len(model.attrs["layers"]) if model.attrs["combine"] == "concat" else hidden)
+    if model.attrs["combine"] == "weighted":
+        # Equal weights and scale 1: training starts from the plain mean.
+        model.set_param("layer_weights", model.ops.alloc1f(len(model.attrs["layers"])))
+        model.set_param("scale", model.ops.asarray1f([1.0]))
     return model
 
 
@@ -115,6 +124,8 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
             layers[i] = features
             if cache is not None:
                 cache.put(keys[i], model.ops.to_numpy(features))
+    if model.attrs["combine"] == "weighted":
+        return mix_layers(model, layers)
     outputs = [combine_layers(model, features) for features in layers]
 
     def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
@@ -123,12 +134,40 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
     return outputs, backprop
 
 
+def by_layer(model: Model, features: Floats2d) -> Floats2d:
+    """One doc's pooled layers side by side, as (n_tokens, n_layers, hidden)."""
+    n_layers = len(model.attrs["layers"])
+    return features.reshape(features.shape[0], n_layers, features.shape[1] // n_layers)
+
+
 def combine_layers(model: Model, features: Floats2d) -> Floats2d:
     """The output of one doc from its pooled layers side by side (what the cache holds)."""
     if model.attrs["combine"] == "concat":
         return features
-    n_layers = len(model.attrs["layers"])
-    return features.reshape(features.shape[0], n_layers, features.shape[1] // n_layers).mean(axis=1)
+    return by_layer(model, features).mean(axis=1)
+
+
+def mix_layers(model: Model, layers: List[Floats2d]):
+    """The "weighted" combination of each doc's layers, and its backprop into the mixing weights
+    (nothing flows into the encoder)."""
+    raw = model.ops.softmax(model.get_param("layer_weights"))
+    scale = float(model.get_param("scale")[0])
+    stacked = [by_layer(model, features) for features in layers]
+    outputs = [model.ops.xp.einsum("tlh,l->th", doc, raw * scale) for doc in stacked]
+
+    def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
+        # d(output)/d(raw weight l) = scale * layer l; d(output)/d(scale) = the unscaled mix.
+        d_raw = model.ops.alloc1f(raw.shape[0])
+        for doc, d_out in zip(stacked, d_outputs):
+            d_raw += model.ops.xp.einsum("tlh,th->l", doc, d_out)
+        d_scale = float((d_raw * raw).sum())
+        d_raw *= scale
+        # Softmax backward: d_param = raw * (d_raw - <raw, d_raw>).
+        model.inc_grad("layer_weights", raw * (d_raw - (raw * d_raw).sum()))
+        model.inc_grad("scale", model.ops.asarray1f([d_scale]))
+        return []
+
+    return outputs, backprop
 
 
 def pooled_layers(model: Model, docs: List[Doc]) -> List[Floats2d]:

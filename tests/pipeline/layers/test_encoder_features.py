@@ -94,7 +94,7 @@ def test_overfits_with_the_cache_on_and_round_trips(trained, tmp_path):
            [[(e.start_char, e.end_char, e.label_, e._.confidence) for e in d.ents] for d in docs]
 
 
-@pytest.mark.parametrize("combine", ["concat", "mean"])
+@pytest.mark.parametrize("combine", ["concat", "mean", "weighted"])
 def test_cached_and_live_features_are_equal(tiny_bert, tmp_path, combine):
     nlp = make_nlp(tiny_bert, combine=combine)
     nlp.initialize()
@@ -178,3 +178,61 @@ def test_bad_settings():
         encoder_features.build_encoder_features("x", lambda docs: docs, combine="sum")
     with pytest.raises(ValueError, match="layers"):
         encoder_features.build_encoder_features("x", lambda docs: docs, layers=[])
+
+
+def test_weighted_layers_start_as_the_mean(tiny_bert):
+    weighted = make_nlp(tiny_bert, combine="weighted")
+    weighted.initialize()
+    mean = make_nlp(tiny_bert, combine="mean")
+    mean.initialize()
+    doc = weighted.make_doc(TEXT)
+    assert feature_models(weighted)[0].get_dim("nO") == 32
+    numpy.testing.assert_allclose(features_of(weighted, [doc])[0], features_of(mean, [doc])[0], rtol=1e-5, atol=1e-6)
+
+
+def test_weighted_layers_gradient_matches_finite_differences(tiny_bert):
+    nlp = make_nlp(tiny_bert, layers=(0, -2, -1), combine="weighted")
+    nlp.initialize()
+    (model,) = feature_models(nlp)
+    model.set_param("layer_weights", numpy.asarray([0.3, -0.2, 0.5], dtype="f"))
+    model.set_param("scale", numpy.asarray([1.5], dtype="f"))
+    docs = [nlp.make_doc(TEXT), nlp.make_doc(""), nlp.make_doc("Knockdown of ZNNT1.")]
+    targets = [numpy.random.RandomState(i).normal(size=(len(d), 32)).astype("f") for i, d in enumerate(docs)]
+
+    def loss() -> float:
+        outputs = model.predict(docs)
+        return float(sum((o.astype("float64") * t).sum() for o, t in zip(outputs, targets)))
+
+    outputs, backprop = model.begin_update(docs)
+    assert backprop(targets) == []  # nothing flows into the encoder
+    for name in ("layer_weights", "scale"):
+        analytic = model.get_grad(name).copy()
+        values = model.get_param(name).copy()
+        for i in range(values.shape[0]):
+            shifted = []
+            for step in (1e-2, -1e-2):
+                moved = values.copy()
+                moved[i] += step
+                model.set_param(name, moved)
+                shifted.append(loss())
+            model.set_param(name, values)
+            numpy.testing.assert_allclose(analytic[i], (shifted[0] - shifted[1]) / 2e-2, rtol=2e-2, atol=1e-2)
+
+
+def test_weighted_layers_learn_and_round_trip(tiny_bert, tmp_path):
+    fix_random_seed(0)
+    nlp = make_nlp(tiny_bert, with_ner=True, layers=(0, -1), combine="weighted")
+    examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN_DATA]
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(30):
+        nlp.update(examples, sgd=optimizer)
+    (model,) = feature_models(nlp)
+    assert model.get_param("layer_weights")[0] != model.get_param("layer_weights")[1]
+    assert model.get_param("scale")[0] != 1.0
+    docs = list(nlp.pipe([t for t, _ in TRAIN_DATA]))
+    nlp.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    numpy.testing.assert_array_equal(feature_models(loaded)[0].get_param("layer_weights"), model.get_param("layer_weights"))
+    again = list(loaded.pipe([t for t, _ in TRAIN_DATA]))
+    assert [[(e.start_char, e.end_char, e.label_, e._.confidence) for e in d.ents] for d in again] == \
+           [[(e.start_char, e.end_char, e.label_, e._.confidence) for e in d.ents] for d in docs]

@@ -32,7 +32,7 @@ from spacy.util import load_config
 
 import fgen  # noqa: F401
 from fgen.util.atomic import write_bytes_atomic
-from fgen.runs.benchmarking import machine, mean_std, train_run, update_report, words_per_second
+from fgen.runs.benchmarking import carve_dev, machine, mean_std, train_run, update_report, words_per_second
 from fgen.util.console import msg
 from fgen.util.markdown import md_table
 from fgen.scoring.evaluation import evaluate_docs
@@ -100,30 +100,38 @@ def run_dir_of(out: Path, encoder: str, system: str, fold: int) -> Path:
 
 
 def train_fold(encoder: str, system: str, fold: int, folds_dir: Path, out: Path, epochs: int, definitions: Path, gpu_id: int,
-               overrides: Sequence[str] = ()) -> float:
-    """Train one system on folds/train{k} for `epochs` epochs; returns the seconds per epoch."""
+               overrides: Sequence[str] = (), dev_share: float = 0.0, eval_every: int = 100) -> float:
+    """Train one system on folds/train{k} for `epochs` epochs; returns the seconds per epoch.
+
+    dev_share > 0: that share of train{k} is held out as a dev part, scored every `eval_every`
+    steps, and model-best is the one evaluated (the test fold is never seen in training).
+    """
     run_dir = run_dir_of(out, encoder, system, fold)
     config = run_dir / "config.cfg"
     if not config.exists():
         run_dir.mkdir(parents=True, exist_ok=True)
         system_config(encoder, system).to_disk(config)
-    return train_run(config, run_dir, folds_dir / f"train{fold}.spacy", folds_dir / f"fold{fold}.spacy", epochs,
-                     definitions, gpu_id, overrides)
+    train, dev = folds_dir / f"train{fold}.spacy", folds_dir / f"fold{fold}.spacy"
+    if dev_share > 0:
+        train, dev = carve_dev(train, run_dir / "inner", dev_share)
+    return train_run(config, run_dir, train, dev, epochs, definitions, gpu_id, overrides,
+                     eval_frequency=eval_every if dev_share > 0 else None)
 
 
-def evaluate_fold(encoder: str, system: str, fold: int, folds_dir: Path, out: Path, definitions: Path, gpu_id: int) -> Dict[str, Any]:
-    """Score model-last of one run on its held-out fold and measure its speed."""
+def evaluate_fold(encoder: str, system: str, fold: int, folds_dir: Path, out: Path, definitions: Path, gpu_id: int,
+                  model: str = "model-last") -> Dict[str, Any]:
+    """Score one run's `model` (model-last or model-best) on its held-out fold and measure its speed."""
     run_dir = run_dir_of(out, encoder, system, fold)
     result_path = run_dir / "result.json"
     if result_path.exists():
         return srsly.read_json(result_path)
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    nlp = spacy.load(run_dir / "model-last")
+    nlp = spacy.load(run_dir / model)
     gold = list(DocBin().from_disk(folds_dir / f"fold{fold}.spacy").get_docs(nlp.vocab))
     timing = srsly.read_json(run_dir / "timing.json")
     result = {
-        "system": system, "encoder": encoder, "fold": fold, "epochs": timing["epochs"],
+        "system": system, "encoder": encoder, "fold": fold, "epochs": timing["epochs"], "model": model,
         "seconds_per_epoch": timing["seconds_per_epoch"],
         "peak_rss_mb": timing.get("peak_rss_mb"),
         "words_per_second": words_per_second(nlp, [d.text for d in gold], nlp.batch_size),
@@ -167,6 +175,8 @@ def main(
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU for training and evaluation (-1: CPU)"),
     workers: int = typer.Option(1, "--workers", help="Training runs at once (CPU: at most the number of cores)"),
     overrides: List[str] = typer.Option([], "--set", help="Config override KEY=VALUE for every run, e.g. training.max_steps=280"),
+    dev_share: float = typer.Option(0.0, "--dev-share", help="Hold out this share of each training fold as dev and score its model-best (0: score model-last)"),
+    eval_every: int = typer.Option(100, "--eval-every", help="With --dev-share: steps between dev evaluations"),
 ) -> None:
     """Train and score every system on every fold; print and record mean ± std.
 
@@ -176,14 +186,14 @@ def main(
     # Fold-major order: if a long run is cut short, every system has the same folds done.
     runs = [(e, s, int(k)) for e in encoders.split(",") for k in folds.split(",") for s in systems.split(",")]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        jobs = {pool.submit(train_fold, e, s, k, folds_dir, output, epochs, definitions, gpu_id, overrides): (e, s, k)
+        jobs = {pool.submit(train_fold, e, s, k, folds_dir, output, epochs, definitions, gpu_id, overrides, dev_share, eval_every): (e, s, k)
                 for e, s, k in runs}
         for job in as_completed(jobs):
             e, s, k = jobs[job]
             msg.info(f"trained {s} ({e}), fold {k}: {job.result():.0f} s/epoch")
     results = []
     for e, s, k in runs:
-        res = evaluate_fold(e, s, k, folds_dir, output, definitions, gpu_id)
+        res = evaluate_fold(e, s, k, folds_dir, output, definitions, gpu_id, "model-best" if dev_share > 0 else "model-last")
         msg.text(f"{s} ({e}) fold {k}: ents F {100 * res['scores']['ents_f']:.1f}, {res['words_per_second']:.0f} words/s")
         results.append(res)
     write_bytes_atomic(output / "results.json", srsly.json_dumps(results, indent=2).encode("utf8"))
@@ -193,10 +203,12 @@ def main(
     table = report_table(results, labels, heads)
     print(table)
     if report is not None:
+        chosen = (f"best model of {epochs} epochs on a dev part ({dev_share:.0%} of each training fold, scored every "
+                  f"{eval_every} steps)" if dev_share > 0 else f"last model after {epochs} epochs")
         command = "python scripts/benchmark_ner.py " + " ".join(sys.argv[1:])
         section = (f"## NER + values ({encoders}): {len(set(r['fold'] for r in results))}-fold cross-validation on V2\n\n"
                    f"`{command}` — {date.today().isoformat()}, {machine()}. "
-                   f"Mean ± std over folds; F in %, last model after {epochs} epochs. s/epoch: wall time of "
+                   f"Mean ± std over folds; F in %, {chosen}. s/epoch: wall time of "
                    f"`spacy train` (initialization included) / epochs, with {workers} run(s) at once; words/s: "
                    f"`nlp.pipe` over the fold's texts after a warm-up, one run at a time.\n\n{table}\n")
         update_report(report, section, report_marks(encoders))

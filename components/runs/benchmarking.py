@@ -7,10 +7,16 @@ import time
 from pathlib import Path
 from typing import IO, Dict, Iterable, List, Optional, Sequence, Tuple
 
+import spacy
 import srsly
 from spacy.language import Language
+from spacy.tokens import DocBin
 
+from fgen.corpus.splits import make_groups, split_train_dev
 from fgen.util.atomic import write_bytes_atomic
+
+# `spacy train` evaluates on dev every this many steps when no model is chosen on dev: never.
+NO_EVALUATION = 100_000_000
 
 
 def train_run(
@@ -22,6 +28,7 @@ def train_run(
     definitions: Path,
     gpu_id: int = -1,
     overrides: Sequence[str] = (),
+    eval_frequency: Optional[int] = None,
 ) -> float:
     """`spacy train` for a fixed number of epochs into `run_dir`; returns the seconds per epoch.
 
@@ -29,6 +36,8 @@ def train_run(
     interrupted benchmark goes on where it stopped. The config's max_steps is switched off
     unless its learning-rate schedule is defined over it (the transformer's warmup): then it
     stays an upper bound. overrides: "KEY=VALUE" items, passed as `--KEY VALUE`.
+    eval_frequency: score `dev` every that many steps (model-best is the best of those); None:
+    never (only model-last means anything, and `dev` may be the test fold).
     """
     timing = run_dir / "timing.json"
     if (run_dir / "model-last").exists() and timing.exists():
@@ -36,7 +45,7 @@ def train_run(
     cmd = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(run_dir),
            "--paths.train", str(train), "--paths.dev", str(dev), "--paths.definitions", str(definitions),
            "--training.max_epochs", str(epochs), "--training.patience", "0",
-           "--training.eval_frequency", "100000000", "--gpu-id", str(gpu_id)]
+           "--training.eval_frequency", str(eval_frequency or NO_EVALUATION), "--gpu-id", str(gpu_id)]
     if "${training.max_steps}" not in config.read_text(encoding="utf8"):
         cmd += ["--training.max_steps", "0"]
     for item in overrides:
@@ -52,6 +61,27 @@ def train_run(
     record = {"seconds_per_epoch": seconds, "epochs": epochs, "peak_rss_mb": peak_rss_mb}
     write_bytes_atomic(timing, srsly.json_dumps(record).encode("utf8"))
     return seconds
+
+
+def carve_dev(train: Path, out_dir: Path, share: float, seed: int = 0) -> Tuple[Path, Path]:
+    """Split a training file into a training part and a dev part, to choose a model on without
+    touching the test fold; written once into `out_dir` (train.spacy, dev.spacy).
+
+    Docs of one PMID (or source) stay together, and the dev part has its share of the
+    link-annotated and entity-only docs, as in scripts/split.py.
+    share (float): the dev part's share of the docs, between 0 and 1.
+    RETURNS (Tuple[Path, Path]): the training and dev files.
+    """
+    paths = out_dir / "train.spacy", out_dir / "dev.spacy"
+    if all(path.exists() for path in paths):
+        return paths
+    docs = list(DocBin(store_user_data=True).from_disk(train).get_docs(spacy.blank("en").vocab))
+    parts = split_train_dev(make_groups(docs, range(len(docs))), share, seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path, groups in zip(paths, parts):
+        kept = DocBin(store_user_data=True, docs=[docs[i] for group in groups for i in group.docs])
+        write_bytes_atomic(path, kept.to_bytes())
+    return paths
 
 
 def run_measured(cmd: List[str], log: IO[str], env: Dict[str, str]) -> float:

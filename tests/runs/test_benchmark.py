@@ -3,7 +3,7 @@ import importlib.util
 
 import pytest
 import spacy
-from spacy.tokens import Span
+from spacy.tokens import DocBin, Span
 from spacy.training import Example
 from spacy.util import load_model_from_config
 
@@ -55,3 +55,25 @@ def test_score_entities_reads_span_group_or_ents():
     ents_scores = score_entities([Example(from_ents, gold)])
     assert (ents_scores["ents_p"], ents_scores["ents_r"]) == (1.0, 2 / 3)
     assert ents_scores["ents_per_type"]["EFFECT"]["f"] == 1.0
+
+
+def test_carve_dev_keeps_pmids_together_and_writes_once(tmp_path):
+    from fgen.runs.benchmarking import carve_dev
+
+    nlp = spacy.blank("en")
+    docs = []
+    for i in range(20):
+        doc = nlp(f"Knockdown of ATG{i} inhibits migration.")
+        doc._.provenance = {"pmid": str(i // 2), "source": f"{i}.xml"}  # two docs per PMID
+        docs.append(doc)
+    source = tmp_path / "train.spacy"
+    DocBin(store_user_data=True, docs=docs).to_disk(source)
+    train, dev = carve_dev(source, tmp_path / "inner", 0.2)
+    parts = [list(DocBin().from_disk(path).get_docs(nlp.vocab)) for path in (train, dev)]
+    assert [len(part) for part in parts] == [16, 4]
+    pmids = [{doc._.provenance["pmid"] for doc in part} for part in parts]
+    assert not pmids[0] & pmids[1]
+    assert sorted(doc.text for part in parts for doc in part) == sorted(doc.text for doc in docs)
+    before = dev.stat().st_mtime_ns
+    assert carve_dev(source, tmp_path / "inner", 0.2) == (train, dev)
+    assert dev.stat().st_mtime_ns == before

@@ -14,6 +14,12 @@ length, each cut at the sentence start nearest to where an equal split would fal
 sentence loses its context to a cut when a sentence start is near). `max_wordpieces` may ask
 for shorter windows than the encoder allows, e.g. the length an encoder was trained on.
 
+`fgen.wordpiece_even_spans.v1` keeps the overlap of the strided windows but makes a doc's windows
+equally long: a doc of `window` tokens or fewer is one window, a longer one is read in the fewest
+windows of equal length (at most `window`) that overlap by at least `min_overlap` tokens. The
+strided getter's last window is whatever is left and is padded to the length of the others
+inside the encoder; equal windows need fewer padded positions for the same context.
+
 A span getter only receives docs, and the tokenizer exists only once the transformer is
 initialized or loaded; `fgen.transformer_model.v1` therefore binds the getter to its model
 (`bind_encoder`) and the getter looks the tokenizer up at each call.
@@ -86,6 +92,54 @@ class WordpieceStridedSpans(EncoderBoundSpans):
         return [fit_windows(spans, tokenizer, max_length) for spans in get_strided_spans(docs, self.window, self.stride)]
 
 
+class WordpieceEvenSpans(EncoderBoundSpans):
+    """Span getter: the fewest overlapping windows of equal length, each split until its wordpieces fit."""
+
+    registered_name = "fgen.wordpiece_even_spans.v1"
+
+    def __init__(self, window: int, min_overlap: int):
+        """window (int): the most tokens per window.
+        min_overlap (int): the fewest tokens two neighbouring windows share.
+        """
+        if not 0 <= min_overlap < window:
+            raise ValueError(f"need 0 <= min_overlap < window, not window={window}, min_overlap={min_overlap}")
+        super().__init__()
+        self.window = window
+        self.min_overlap = min_overlap
+
+    def __call__(self, docs: Iterable[Doc]) -> List[List[Span]]:
+        """The windows of each doc, in order; together they cover every token.
+
+        docs (Iterable[Doc]): the batch.
+        RETURNS (List[List[Span]]): per doc, windows of at most `window` tokens whose wordpieces fit
+            (none for an empty doc).
+        """
+        tokenizer, max_length = self.limits()
+        return [fit_windows([doc[start:end] for start, end in even_windows(len(doc), self.window, self.min_overlap)],
+                            tokenizer, max_length) for doc in docs]
+
+
+def even_windows(length: int, window: int, min_overlap: int) -> List[Tuple[int, int]]:
+    """(start, end) of the fewest windows of one length, at most `window`, that cover `length`
+    tokens with neighbours sharing at least `min_overlap` tokens.
+
+    length (int): tokens to cover.
+    window (int): the most tokens per window.
+    min_overlap (int): the fewest tokens two neighbours share (less than `window`).
+    RETURNS (List[Tuple[int, int]]): the windows, in order; none for length 0.
+    """
+    if length <= window:
+        return [(0, length)] if length else []
+    n_windows = ceil((length - min_overlap) / (window - min_overlap))
+    size = ceil((length + (n_windows - 1) * min_overlap) / n_windows)
+    while True:
+        starts = [i * (length - size) // (n_windows - 1) for i in range(n_windows)]
+        # Integer starts may cost a shared token; a token longer window restores it.
+        if all(start + size - after >= min_overlap for start, after in zip(starts, starts[1:])) or size >= window:
+            return [(start, start + size) for start in starts]
+        size += 1
+
+
 class WordpieceDocSpans(EncoderBoundSpans):
     """Span getter: the whole doc as one window, cut at sentences only if it does not fit."""
 
@@ -126,6 +180,21 @@ def configure_wordpiece_strided_spans(window: int, stride: int) -> WordpieceStri
     RETURNS (WordpieceStridedSpans): the span getter.
     """
     return WordpieceStridedSpans(window, stride)
+
+
+@registry.span_getters("fgen.wordpiece_even_spans.v1")
+def configure_wordpiece_even_spans(window: int, min_overlap: int) -> WordpieceEvenSpans:
+    """The fewest windows of equal length (at most `window` spaCy tokens) that cover each doc,
+    neighbours sharing at least `min_overlap` tokens, split to fit the encoder.
+
+    Registered as `fgen.wordpiece_even_spans.v1` (@span_getters); works with
+    `fgen.transformer_model.v1`, which gives it the encoder's tokenizer and maximum length.
+
+    window (int): the most tokens per window.
+    min_overlap (int): the fewest tokens two neighbouring windows share.
+    RETURNS (WordpieceEvenSpans): the span getter.
+    """
+    return WordpieceEvenSpans(window, min_overlap)
 
 
 @registry.span_getters("fgen.wordpiece_doc_spans.v1")

@@ -1,5 +1,5 @@
-"""fgen.wordpiece_strided_spans.v1 and fgen.wordpiece_doc_spans.v1: transformer windows that fit
-the encoder, on a tiny random BERT.
+"""fgen.wordpiece_strided_spans.v1, fgen.wordpiece_even_spans.v1 and fgen.wordpiece_doc_spans.v1:
+transformer windows that fit the encoder, on a tiny random BERT.
 
 The tiny BERT's vocabulary holds single letters only for primer sequences, so each sequence is
 a couple of dozen wordpieces: a window of 192 spaCy tokens is then far over 512 wordpieces, as
@@ -15,7 +15,9 @@ from spacy.tokens import Doc
 from transformers import AutoTokenizer
 
 from fgen.corpus.tokenizer import make_nlp
-from fgen.pipeline.layers.wordpiece_spans import WordpieceDocSpans, WordpieceStridedSpans, count_wordpieces, split_span
+from fgen.pipeline.layers.wordpiece_spans import (
+    WordpieceDocSpans, WordpieceEvenSpans, WordpieceStridedSpans, count_wordpieces, even_windows, split_span,
+)
 from fgen.util.sentences import sentence_starts
 
 from ...conftest import REPO, TEXT
@@ -146,6 +148,7 @@ def test_doc_windows_align_every_token_in_a_pipeline(tiny_bert):
 
 
 @pytest.mark.parametrize("name,settings", [("fgen.wordpiece_strided_spans.v1", {"window": 8, "stride": 6}),
+                                           ("fgen.wordpiece_even_spans.v1", {"window": 8, "min_overlap": 2}),
                                            ("fgen.wordpiece_doc_spans.v1", {})])
 def test_getter_needs_the_encoder(name, settings):
     get_spans = spacy.registry.span_getters.get(name)(**settings)
@@ -156,3 +159,36 @@ def test_getter_needs_the_encoder(name, settings):
 def test_strided_getter_needs_a_positive_stride():
     with pytest.raises(ValueError, match="stride"):
         WordpieceStridedSpans(window=8, stride=0)
+
+
+@pytest.mark.parametrize("window,min_overlap", [(192, 48), (8, 6), (10, 0), (5, 4), (1, 0)])
+def test_even_windows_are_equal_overlap_enough_and_are_fewest(window, min_overlap):
+    for length in range(0, 700):
+        bounds = even_windows(length, window, min_overlap)
+        if length == 0:
+            assert bounds == []
+            continue
+        assert bounds[0][0] == 0 and bounds[-1][1] == length
+        assert len({end - start for start, end in bounds}) == 1 and bounds[0][1] - bounds[0][0] <= window
+        assert all(a_end - b_start >= min_overlap for (_, a_end), (b_start, _) in zip(bounds, bounds[1:]))
+        # fewest: k windows of `window` tokens with that overlap reach at most k*window - (k-1)*overlap
+        k = len(bounds) - 1
+        assert k == 0 or k * window - (k - 1) * min_overlap < length
+    assert even_windows(300, 192, 48) == [(0, 174), (126, 300)]  # the strided getter: (0, 192), (144, 300)
+
+
+def test_even_windows_fit_the_encoder(tokenizer):
+    doc = make_nlp()(PRIMERS)
+    get_spans = WordpieceEvenSpans(window=192, min_overlap=48)
+    get_spans.bind_encoder(lambda: (tokenizer, 64))
+    (spans,) = get_spans([doc])
+    assert max(count_wordpieces(tokenizer, [span.text for span in spans])) <= 64
+    assert spans[0].start == 0 and spans[-1].end == len(doc) and all(b.start <= a.end for a, b in zip(spans, spans[1:]))
+    with pytest.raises(ValueError, match="min_overlap"):
+        WordpieceEvenSpans(window=8, min_overlap=8)
+
+
+def test_even_windows_align_every_token_in_a_pipeline(tiny_bert):
+    nlp = transformer_nlp(tiny_bert, {"@span_getters": "fgen.wordpiece_even_spans.v1", "window": 192, "min_overlap": 48})
+    for text in [PRIMERS, TEXT, " ".join([TEXT] * 40), "ACGT", ""]:
+        assert unaligned(nlp(text)) == []

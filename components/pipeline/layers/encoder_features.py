@@ -46,7 +46,7 @@ _CACHES: Dict[int, "FeatureCache"] = {}
 def build_encoder_features(
     name: str,
     get_spans: Callable,
-    layers: Sequence[int] = (-4, -3, -2, -1),
+    layers: Union[Sequence[int], str] = (-4, -3, -2, -1),
     combine: str = "concat",
     tokenizer_config: dict = {},
     transformer_config: dict = {},
@@ -55,7 +55,8 @@ def build_encoder_features(
 
     name (str): "fgen-default" (the offline MiniLM-L6), a Hugging Face name or a local folder.
     get_spans (Callable): the span getter that cuts docs into encoder windows.
-    layers (Sequence[int]): hidden-state indices (0 = embeddings, -1 = last layer).
+    layers (Union[Sequence[int], str]): hidden-state indices (0 = embeddings, -1 = last layer), or
+        "all": the embeddings and every layer, however many the encoder has.
     combine (str): "concat" the layers (width n_layers x hidden), take their "mean" (hidden), or
         their "weighted" mean (hidden), with weights learned in training (starting as the mean).
     tokenizer_config (dict): settings for the Hugging Face tokenizer.
@@ -64,6 +65,8 @@ def build_encoder_features(
     """
     if combine not in COMBINATIONS:
         raise ValueError(f"combine must be one of {', '.join(COMBINATIONS)}, not {combine!r}")
+    if isinstance(layers, str) and layers != "all":
+        raise ValueError(f'layers must be a list of hidden-state indices or "all", not {layers!r}')
     if not layers:
         raise ValueError("layers: name at least one hidden layer")
     encoder = create_transformer_model(
@@ -81,7 +84,7 @@ def build_encoder_features(
         layers=[encoder],
         dims={"nO": None},
         params=params,
-        attrs={"name": name, "layers": list(layers), "combine": combine},
+        attrs={"name": name, "layers": layers if isinstance(layers, str) else list(layers), "combine": combine},
     )
 
 
@@ -89,12 +92,20 @@ def init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> Model:
     encoder = model.layers[0]
     encoder.initialize(X=X)
     hidden = hidden_width(encoder)
-    model.set_dim("nO", hidden * len(model.attrs["layers"]) if model.attrs["combine"] == "concat" else hidden)
+    n_layers = len(chosen_layers(model))
+    model.set_dim("nO", hidden * n_layers if model.attrs["combine"] == "concat" else hidden)
     if model.attrs["combine"] == "weighted":
         # Equal weights and scale 1: training starts from the plain mean.
-        model.set_param("layer_weights", model.ops.alloc1f(len(model.attrs["layers"])))
+        model.set_param("layer_weights", model.ops.alloc1f(n_layers))
         model.set_param("scale", model.ops.asarray1f([1.0]))
     return model
+
+
+def chosen_layers(model: Model) -> List[int]:
+    """The hidden-state indices an `fgen.encoder_features.v1` model pools ("all" resolved)."""
+    if model.attrs["layers"] == "all":
+        return list(range(torch_module(model.layers[0]).config.num_hidden_layers + 1))
+    return list(model.attrs["layers"])
 
 
 def hidden_width(encoder: Model) -> int:
@@ -136,7 +147,7 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
 
 def by_layer(model: Model, features: Floats2d) -> Floats2d:
     """One doc's pooled layers side by side, as (n_tokens, n_layers, hidden)."""
-    n_layers = len(model.attrs["layers"])
+    n_layers = len(chosen_layers(model))
     return features.reshape(features.shape[0], n_layers, features.shape[1] // n_layers)
 
 
@@ -177,21 +188,22 @@ def pooled_layers(model: Model, docs: List[Doc]) -> List[Floats2d]:
     The encoder pads every window of a call to the longest one, so the docs go through it
     shortest first, ENCODER_BATCH_SIZE at a time: docs of similar length share a call.
     """
-    width = hidden_width(model.layers[0]) * len(model.attrs["layers"])
+    chosen = chosen_layers(model)
+    width = hidden_width(model.layers[0]) * len(chosen)
     outputs: List[Floats2d] = [model.ops.alloc2f(0, width) for _ in docs]
     by_length = sorted((i for i, doc in enumerate(docs) if len(doc)), key=lambda i: len(docs[i]))
     for start in range(0, len(by_length), ENCODER_BATCH_SIZE):
         group = by_length[start:start + ENCODER_BATCH_SIZE]
         for i, trf_data in zip(group, model.layers[0].predict([docs[i] for i in group]).doc_data):
-            outputs[i] = pool_doc(model, trf_data)
+            outputs[i] = pool_doc(model, trf_data, chosen)
     return outputs
 
 
-def pool_doc(model: Model, trf_data: TransformerData) -> Floats2d:
-    """The chosen layers of one doc's encoder output, averaged over each token's wordpieces."""
+def pool_doc(model: Model, trf_data: TransformerData, layers: Sequence[int]) -> Floats2d:
+    """The `layers` of one doc's encoder output, averaged over each token's wordpieces."""
     ops = model.ops
     hidden = trf_data.model_output["hidden_states"]
-    wordpieces = ops.xp.hstack([ops.reshape2f(hidden[i], -1, hidden[i].shape[-1]) for i in model.attrs["layers"]])
+    wordpieces = ops.xp.hstack([ops.reshape2f(hidden[i], -1, hidden[i].shape[-1]) for i in layers])
     align = trf_data.align
     pooled = ops.reduce_mean(ops.asarray2f(wordpieces[align.data.ravel()]), ops.asarray1i(align.lengths))
     # A token without wordpieces (whitespace) gets zeros, not the NaN of an empty mean.
@@ -241,7 +253,7 @@ def encoder_fingerprint(model: Model) -> str:
     `combine`)."""
     digest = hashlib.blake2b(digest_size=8)
     windows = _span_getter_settings(model.layers[0].attrs["get_spans"])
-    digest.update(repr((model.attrs["name"], model.attrs["layers"], windows)).encode("utf8"))
+    digest.update(repr((model.attrs["name"], chosen_layers(model), windows)).encode("utf8"))
     for tensor in list(torch_module(model.layers[0]).state_dict().values())[:4]:
         digest.update(tensor.detach().cpu().numpy().tobytes()[:65536])
     return digest.hexdigest()

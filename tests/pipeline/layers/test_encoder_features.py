@@ -30,7 +30,8 @@ def tok2vec_config(encoder: Path, layers=(-2, -1), combine: str = "concat", wind
     get_spans = ({"@span_getters": "fgen.wordpiece_doc_spans.v1"} if window is None else
                  {"@span_getters": "fgen.wordpiece_strided_spans.v1", "window": window, "stride": window - 2})
     features = {
-        "@architectures": "fgen.encoder_features.v1", "name": str(encoder), "layers": list(layers), "combine": combine,
+        "@architectures": "fgen.encoder_features.v1", "name": str(encoder), "combine": combine,
+        "layers": layers if isinstance(layers, str) else list(layers),
         "get_spans": get_spans, "tokenizer_config": {"use_fast": True},
     }
     hash_embed = {"@architectures": "spacy.MultiHashEmbed.v2", "width": 16, "attrs": ["NORM", "SHAPE"],
@@ -154,6 +155,21 @@ def test_concat_width_and_layer_choice(tiny_bert):
     numpy.testing.assert_allclose(features_of(last, [doc])[0], both[:, 32:], rtol=1e-5, atol=1e-6)
 
 
+def test_all_layers_are_the_embeddings_and_every_layer(tiny_bert):
+    every = make_nlp(tiny_bert, layers="all", combine="concat")
+    every.initialize()
+    (model,) = feature_models(every)
+    n_layers = encoder_features.torch_module(model.layers[0]).config.num_hidden_layers
+    assert encoder_features.chosen_layers(model) == list(range(n_layers + 1))
+    listed = make_nlp(tiny_bert, layers=list(range(n_layers + 1)), combine="concat")
+    listed.initialize()
+    doc = every.make_doc(TEXT)
+    assert model.get_dim("nO") == 32 * (n_layers + 1)
+    numpy.testing.assert_allclose(features_of(every, [doc])[0], features_of(listed, [doc])[0], rtol=1e-5, atol=1e-6)
+    # the same features, the same cache folder
+    assert encoder_features.encoder_fingerprint(model) == encoder_features.encoder_fingerprint(feature_models(listed)[0])
+
+
 def test_cache_keys_see_tokenization():
     nlp = spacy.blank("en")
     a, b = nlp.make_doc("ATG12-knockdown cells"), nlp.make_doc("ATG12-knockdown cells")
@@ -178,6 +194,8 @@ def test_bad_settings():
         encoder_features.build_encoder_features("x", lambda docs: docs, combine="sum")
     with pytest.raises(ValueError, match="layers"):
         encoder_features.build_encoder_features("x", lambda docs: docs, layers=[])
+    with pytest.raises(ValueError, match="layers"):
+        encoder_features.build_encoder_features("x", lambda docs: docs, layers="last")
 
 
 def test_weighted_layers_start_as_the_mean(tiny_bert):
@@ -221,7 +239,7 @@ def test_weighted_layers_gradient_matches_finite_differences(tiny_bert):
 
 def test_weighted_layers_learn_and_round_trip(tiny_bert, tmp_path):
     fix_random_seed(0)
-    nlp = make_nlp(tiny_bert, with_ner=True, layers=(0, -1), combine="weighted")
+    nlp = make_nlp(tiny_bert, with_ner=True, layers="all", combine="weighted")
     examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN_DATA]
     optimizer = nlp.initialize(lambda: examples)
     for _ in range(30):

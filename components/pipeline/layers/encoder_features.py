@@ -28,7 +28,7 @@ from spacy.attrs import IDX
 from spacy.tokens import Doc
 from spacy_transformers.data_classes import TransformerData
 from thinc.api import Model
-from thinc.types import Floats2d
+from thinc.types import Floats2d, Floats3d
 
 from fgen.pipeline.layers.encoders import create_transformer_model
 from fgen.util.atomic import write_bytes_atomic
@@ -145,7 +145,7 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
     return outputs, backprop
 
 
-def by_layer(model: Model, features: Floats2d) -> Floats2d:
+def by_layer(model: Model, features: Floats2d) -> Floats3d:
     """One doc's pooled layers side by side, as (n_tokens, n_layers, hidden)."""
     n_layers = len(chosen_layers(model))
     return features.reshape(features.shape[0], n_layers, features.shape[1] // n_layers)
@@ -161,20 +161,20 @@ def combine_layers(model: Model, features: Floats2d) -> Floats2d:
 def mix_layers(model: Model, layers: List[Floats2d]):
     """The "weighted" combination of each doc's layers, and its backprop into the mixing weights
     (nothing flows into the encoder)."""
-    raw = model.ops.softmax(model.get_param("layer_weights"))
+    weights = model.ops.softmax(model.get_param("layer_weights"))
     scale = float(model.get_param("scale")[0])
     stacked = [by_layer(model, features) for features in layers]
-    outputs = [model.ops.xp.einsum("tlh,l->th", doc, raw * scale) for doc in stacked]
+    outputs = [model.ops.xp.einsum("tlh,l->th", doc, weights * scale) for doc in stacked]
 
     def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
-        # d(output)/d(raw weight l) = scale * layer l; d(output)/d(scale) = the unscaled mix.
-        d_raw = model.ops.alloc1f(raw.shape[0])
+        # d(output)/d(weight l) = scale * layer l; d(output)/d(scale) = the unscaled mix.
+        d_weights = model.ops.alloc1f(weights.shape[0])
         for doc, d_out in zip(stacked, d_outputs):
-            d_raw += model.ops.xp.einsum("tlh,th->l", doc, d_out)
-        d_scale = float((d_raw * raw).sum())
-        d_raw *= scale
-        # Softmax backward: d_param = raw * (d_raw - <raw, d_raw>).
-        model.inc_grad("layer_weights", raw * (d_raw - (raw * d_raw).sum()))
+            d_weights += model.ops.xp.einsum("tlh,th->l", doc, d_out)
+        d_scale = float((d_weights * weights).sum())
+        d_weights *= scale
+        # Softmax backward: d_param = weights * (d_weights - <weights, d_weights>).
+        model.inc_grad("layer_weights", weights * (d_weights - (weights * d_weights).sum()))
         model.inc_grad("scale", model.ops.asarray1f([d_scale]))
         return []
 

@@ -147,8 +147,9 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
 
 def by_layer(model: Model, features: Floats2d) -> Floats3d:
     """One doc's pooled layers side by side, as (n_tokens, n_layers, hidden)."""
-    n_layers = len(chosen_layers(model))
-    return features.reshape(features.shape[0], n_layers, features.shape[1] // n_layers)
+    # The width gives the number of layers: no need to resolve "all" for every doc.
+    hidden = hidden_width(model.layers[0])
+    return features.reshape(features.shape[0], features.shape[1] // hidden, hidden)
 
 
 def combine_layers(model: Model, features: Floats2d) -> Floats2d:

@@ -15,11 +15,15 @@ doc's features are computed once, kept in memory and, with a `cache_dir`, writte
 doc's text and token boundaries, within a folder named after the encoder (name, weights
 fingerprint, layers); it holds the pooled layers side by side, whatever `combine` is. A loaded pipeline has the cache off and computes the
 features itself, so it needs no cache to run; cached and live features are the same numbers.
+
+Two-stage training: the callback `fgen.fine_tune_encoder.v1` turns the cache off and lets the
+gradient flow into the encoder (`encoder_fine_tuning.py`), to fine-tune a pipeline trained on the
+frozen features (configs/pipeline_features_finetune.cfg).
 """
 import hashlib
 import io
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Set, Union
 
 import numpy
 import spacy
@@ -30,6 +34,7 @@ from spacy_transformers.data_classes import TransformerData
 from thinc.api import Model
 from thinc.types import Floats2d, Floats3d
 
+from fgen.pipeline.layers.encoder_fine_tuning import pooled_layers_with_grad
 from fgen.pipeline.layers.encoders import create_transformer_model
 from fgen.util.atomic import write_bytes_atomic
 
@@ -40,6 +45,8 @@ ENCODER_BATCH_SIZE = 8
 # Per model id: the cache turned on for training (module-level, not in model.attrs, because
 # attrs are serialized with the model and a cache must never travel with a pipeline).
 _CACHES: Dict[int, "FeatureCache"] = {}
+# Ids of the models whose encoder is fine-tuned while training (module-level for the same reason).
+_FINE_TUNED: Set[int] = set()
 
 
 @spacy.registry.architectures("fgen.encoder_features.v1")
@@ -119,6 +126,28 @@ def torch_module(encoder: Model):
 
 
 def forward(model: Model, docs: List[Doc], is_train: bool):
+    backprop_encoder = None
+    if is_train and model.id in _FINE_TUNED:
+        layers, backprop_encoder = pooled_layers_with_grad(model.layers[0], docs, chosen_layers(model))
+    else:
+        layers = cached_or_pooled_layers(model, docs)
+    fine_tuned = backprop_encoder is not None
+    if model.attrs["combine"] == "weighted":
+        outputs, backprop_combine = mix_layers(model, layers, fine_tuned)
+    else:
+        outputs, backprop_combine = combine_layers(model, layers, fine_tuned)
+
+    def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
+        d_layers = backprop_combine(d_outputs)
+        if backprop_encoder is not None:
+            backprop_encoder(d_layers)
+        return []  # nothing below the encoder
+
+    return outputs, backprop
+
+
+def cached_or_pooled_layers(model: Model, docs: List[Doc]) -> List[Floats2d]:
+    """Each doc's pooled layers without gradient: from the cache when it is on and has them."""
     cache = _CACHES.get(model.id)
     layers: List[Optional[Floats2d]] = [None] * len(docs)
     keys = [doc_key(doc) for doc in docs] if cache is not None else []
@@ -135,14 +164,7 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
             layers[i] = features
             if cache is not None:
                 cache.put(keys[i], model.ops.to_numpy(features))
-    if model.attrs["combine"] == "weighted":
-        return mix_layers(model, layers)
-    outputs = [combine_layers(model, features) for features in layers]
-
-    def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
-        return []  # frozen: no gradient for the encoder, nothing below it
-
-    return outputs, backprop
+    return layers
 
 
 def by_layer(model: Model, features: Floats2d) -> Floats3d:
@@ -152,32 +174,48 @@ def by_layer(model: Model, features: Floats2d) -> Floats3d:
     return features.reshape(features.shape[0], features.shape[1] // hidden, hidden)
 
 
-def combine_layers(model: Model, features: Floats2d) -> Floats2d:
-    """The output of one doc from its pooled layers side by side (what the cache holds)."""
+def combine_layers(model: Model, layers: List[Floats2d], with_d_layers: bool = False):
+    """The "concat" or "mean" combination of each doc's pooled layers (what the cache holds), and
+    its backprop: the gradient of the pooled layers when `with_d_layers` (the encoder is
+    fine-tuned), else None."""
     if model.attrs["combine"] == "concat":
-        return features
-    return by_layer(model, features).mean(axis=1)
+        return layers, lambda d_outputs: d_outputs if with_d_layers else None
+    stacked = [by_layer(model, features) for features in layers]
+    outputs = [doc.mean(axis=1) for doc in stacked]
+
+    def backprop(d_outputs: List[Floats2d]) -> Optional[List[Floats2d]]:
+        if not with_d_layers:
+            return None
+        # Each layer gets 1 / n_layers of the gradient, laid out like the layers side by side.
+        return [model.ops.xp.tile(d_out / doc.shape[1], (1, doc.shape[1])) for doc, d_out in zip(stacked, d_outputs)]
+
+    return outputs, backprop
 
 
-def mix_layers(model: Model, layers: List[Floats2d]):
-    """The "weighted" combination of each doc's layers, and its backprop into the mixing weights
-    (nothing flows into the encoder)."""
+def mix_layers(model: Model, layers: List[Floats2d], with_d_layers: bool = False):
+    """The "weighted" combination of each doc's layers, and its backprop into the mixing weights;
+    it returns the gradient of the pooled layers when `with_d_layers`, else None."""
+    xp = model.ops.xp
     weights = model.ops.softmax(model.get_param("layer_weights"))
     scale = float(model.get_param("scale")[0])
     stacked = [by_layer(model, features) for features in layers]
-    outputs = [model.ops.xp.einsum("tlh,l->th", doc, weights * scale) for doc in stacked]
+    outputs = [xp.einsum("tlh,l->th", doc, weights * scale) for doc in stacked]
 
-    def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
+    def backprop(d_outputs: List[Floats2d]) -> Optional[List[Floats2d]]:
         # d(output)/d(weight l) = scale * layer l; d(output)/d(scale) = the unscaled mix.
         d_weights = model.ops.alloc1f(weights.shape[0])
         for doc, d_out in zip(stacked, d_outputs):
-            d_weights += model.ops.xp.einsum("tlh,th->l", doc, d_out)
+            d_weights += xp.einsum("tlh,th->l", doc, d_out)
         d_scale = float((d_weights * weights).sum())
         d_weights *= scale
         # Softmax backward: d_param = weights * (d_weights - <weights, d_weights>).
         model.inc_grad("layer_weights", weights * (d_weights - (weights * d_weights).sum()))
         model.inc_grad("scale", model.ops.asarray1f([d_scale]))
-        return []
+        if not with_d_layers:
+            return None
+        n_layers = weights.shape[0]
+        return [xp.einsum("th,l->tlh", d_out, weights * scale).reshape(d_out.shape[0], n_layers * d_out.shape[1])
+                .astype("float32") for d_out in d_outputs]
 
     return outputs, backprop
 
@@ -289,6 +327,22 @@ def disable_cache(model: Model) -> None:
     _CACHES.pop(model.id, None)
 
 
+def enable_fine_tuning(model: Model) -> None:
+    """Fine-tune the encoder of `model` (an `fgen.encoder_features.v1` node) from now on.
+
+    Training passes run the encoder with gradient and dropout, and the optimizer updates its
+    weights; the cache is turned off, since the features change with every update. Prediction
+    is unchanged (no gradient, no dropout), and so is a saved pipeline: it stores the weights.
+    """
+    disable_cache(model)
+    _FINE_TUNED.add(model.id)
+
+
+def disable_fine_tuning(model: Model) -> None:
+    """Keep the encoder of `model` frozen again."""
+    _FINE_TUNED.discard(model.id)
+
+
 @spacy.registry.callbacks("fgen.cache_encoder_features.v1")
 def create_cache_callback(cache_dir: Optional[str] = None) -> Callable[[Language, dict], None]:
     """A `[training.before_update]` callback: cache the frozen encoder features while training.
@@ -300,7 +354,24 @@ def create_cache_callback(cache_dir: Optional[str] = None) -> Callable[[Language
 
     def before_update(nlp: Language, info: dict) -> None:
         for model in feature_models(nlp):
-            if model.id not in _CACHES:
+            if model.id not in _CACHES and model.id not in _FINE_TUNED:
                 enable_cache(model, cache_dir)
+
+    return before_update
+
+
+@spacy.registry.callbacks("fgen.fine_tune_encoder.v1")
+def create_fine_tune_callback() -> Callable[[Language, dict], None]:
+    """A `[training.before_update]` callback: fine-tune the encoder under every
+    `fgen.encoder_features.v1` of the pipeline together with the rest (two-stage training's
+    second stage, on components sourced from a pipeline trained on the frozen features).
+
+    RETURNS (Callable[[Language, dict], None]): the callback; it turns fine-tuning on once.
+    """
+
+    def before_update(nlp: Language, info: dict) -> None:
+        for model in feature_models(nlp):
+            if model.id not in _FINE_TUNED:
+                enable_fine_tuning(model)
 
     return before_update

@@ -25,7 +25,8 @@ TRAIN_DATA = [
 ]
 
 
-def tok2vec_config(encoder: Path, layers=(-2, -1), combine: str = "concat", window: Optional[int] = 8) -> dict:
+def tok2vec_config(encoder: Path, layers=(-2, -1), combine: str = "concat", window: Optional[int] = 8,
+                   transformer_config: Optional[dict] = None) -> dict:
     """window: strided windows of that many tokens; None: whole docs (fgen.wordpiece_doc_spans.v1)."""
     get_spans = ({"@span_getters": "fgen.wordpiece_doc_spans.v1"} if window is None else
                  {"@span_getters": "fgen.wordpiece_strided_spans.v1", "window": window, "stride": window - 2})
@@ -33,6 +34,7 @@ def tok2vec_config(encoder: Path, layers=(-2, -1), combine: str = "concat", wind
         "@architectures": "fgen.encoder_features.v1", "name": str(encoder), "combine": combine,
         "layers": layers if isinstance(layers, str) else list(layers),
         "get_spans": get_spans, "tokenizer_config": {"use_fast": True},
+        "transformer_config": transformer_config or {},
     }
     hash_embed = {"@architectures": "spacy.MultiHashEmbed.v2", "width": 16, "attrs": ["NORM", "SHAPE"],
                   "rows": [200, 50], "include_static_vectors": False}

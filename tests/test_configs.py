@@ -144,3 +144,16 @@ def test_training_stops_where_the_learning_rate_schedule_ends(command, path, ove
     peak = max(rates)
     assert training["max_steps"] > 0 and rates[-1] <= 0.01 * peak, f"{command}: the rate ends at {rates[-1] / peak:.0%} of its peak"
     assert rates[int(0.9 * len(rates))] > 0, f"{command}: the rate reaches 0 long before training stops"
+
+
+def test_finetune_config_sources_every_component_and_decays_to_zero():
+    """Two-stage training's second stage: all of stage 1's components, the encoder fine-tuned, and
+    a learning rate that ends at 0 where training stops."""
+    raw = spacy.util.load_config(CONFIGS / "pipeline_features_finetune.cfg", interpolate=False)
+    assert all(dict(component) == {"source": "${paths.stage1}"} for component in raw["components"].values())
+    assert list(raw["components"]) == raw["nlp"]["pipeline"]
+    config = spacy.util.load_config(CONFIGS / "pipeline_features_finetune.cfg", interpolate=True)
+    training = config["training"]
+    assert training["before_update"]["@callbacks"] == "fgen.fine_tune_encoder.v1"
+    rates = learning_rates(config, training["max_steps"] + 1)
+    assert training["max_epochs"] <= 0 and rates[-1] <= 0.01 * max(rates) and rates[0] < max(rates)

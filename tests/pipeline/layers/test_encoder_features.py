@@ -84,17 +84,24 @@ def features_of(nlp, docs):
     return model.predict(docs)
 
 
-def test_overfits_with_the_cache_on_and_round_trips(trained, tmp_path):
-    docs = list(trained.pipe([t for t, _ in TRAIN_DATA]))
+def assert_overfits_and_round_trips(nlp, path: Path) -> spacy.Language:
+    """The trained pipeline finds TRAIN_DATA's entities, and saved to `path` and loaded it predicts
+    the same; returns the loaded pipeline."""
+    docs = list(nlp.pipe([t for t, _ in TRAIN_DATA]))
     for doc, (_, gold) in zip(docs, TRAIN_DATA):
         assert [(e.start_char, e.end_char, e.label_) for e in doc.ents] == gold
-    trained.to_disk(tmp_path / "model")
-    loaded = spacy.load(tmp_path / "model")
-    (model,) = feature_models(loaded)
-    assert model.id not in encoder_features._CACHES  # a loaded pipeline computes its features live
+    nlp.to_disk(path)
+    loaded = spacy.load(path)
     again = list(loaded.pipe([t for t, _ in TRAIN_DATA]))
     assert [[(e.start_char, e.end_char, e.label_, e._.confidence) for e in d.ents] for d in again] == \
            [[(e.start_char, e.end_char, e.label_, e._.confidence) for e in d.ents] for d in docs]
+    return loaded
+
+
+def test_overfits_with_the_cache_on_and_round_trips(trained, tmp_path):
+    loaded = assert_overfits_and_round_trips(trained, tmp_path / "model")
+    (model,) = feature_models(loaded)
+    assert model.id not in encoder_features._CACHES  # a loaded pipeline computes its features live
 
 
 @pytest.mark.parametrize("combine", ["concat", "mean", "weighted"])

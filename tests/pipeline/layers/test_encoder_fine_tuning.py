@@ -2,7 +2,6 @@
 on the tiny random BERT of test_encoder_features."""
 import numpy
 import pytest
-import spacy
 import torch
 from spacy.training import Example
 from thinc.api import fix_random_seed
@@ -15,7 +14,7 @@ from fgen.pipeline.layers.encoder_features import (
 )
 
 from ...conftest import TEXT
-from .test_encoder_features import TRAIN_DATA, make_nlp, tiny_bert  # noqa: F401 (a fixture)
+from .test_encoder_features import TRAIN_DATA, assert_overfits_and_round_trips, make_nlp, tiny_bert  # noqa: F401 (a fixture)
 
 NO_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
 
@@ -99,15 +98,8 @@ def test_fine_tuning_updates_the_encoder_and_round_trips(tiny_bert, tmp_path):
     assert losses[-1] < losses[0] / 5
     changed = [name for name, tensor in bert.state_dict().items() if not torch.equal(tensor, before[name])]
     assert any("encoder.layer" in name for name in changed) and any("embeddings" in name for name in changed)
-    docs = list(nlp.pipe([t for t, _ in TRAIN_DATA]))
-    for doc, (_, gold) in zip(docs, TRAIN_DATA):
-        assert [(e.start_char, e.end_char, e.label_) for e in doc.ents] == gold
-    nlp.to_disk(tmp_path / "model")
-    loaded = spacy.load(tmp_path / "model")
+    loaded = assert_overfits_and_round_trips(nlp, tmp_path / "model")
     (loaded_model,) = feature_models(loaded)
     assert loaded_model.id not in encoder_features._FINE_TUNED
     for name, tensor in torch_module(loaded_model.layers[0]).state_dict().items():
         assert torch.equal(tensor, bert.state_dict()[name]), name
-    again = list(loaded.pipe([t for t, _ in TRAIN_DATA]))
-    assert [[(e.start_char, e.end_char, e.label_, e._.confidence) for e in d.ents] for d in again] == \
-           [[(e.start_char, e.end_char, e.label_, e._.confidence) for e in d.ents] for d in docs]

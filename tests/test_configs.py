@@ -131,7 +131,8 @@ def learning_rates(config: Config, n_steps: int) -> List[float]:
 @pytest.mark.parametrize("command,path,overrides", list(train_runs()), ids=lambda x: x if isinstance(x, str) else "")
 def test_training_stops_where_the_learning_rate_schedule_ends(command, path, overrides):
     overrides = {key: value for key, value in overrides.items() if key.startswith("training.")}
-    assert_rate_schedule_ends_with_training(spacy.util.load_config(path, overrides=overrides, interpolate=True), command)
+    config = spacy.util.load_config(path, overrides=overrides, interpolate=True)
+    assert_rate_schedule_ends_with_training(config, f"{command} ({path.name})")
 
 
 def assert_rate_schedule_ends_with_training(config: Config, command: str) -> None:
@@ -142,7 +143,7 @@ def assert_rate_schedule_ends_with_training(config: Config, command: str) -> Non
     if len(rates) == 1:
         return  # a constant rate: any stop agrees with it
     assert training["max_epochs"] <= 0, (
-        f"{command}: {path.name} decays its learning rate over max_steps, but max_epochs = "
+        f"{command}: the config decays its learning rate over max_steps, but max_epochs = "
         f"{training['max_epochs']} can stop training before (steps per epoch depend on the data)"
     )
     peak = max(rates)

@@ -1,4 +1,4 @@
-"""`spacy project run all` end to end: the real project.yml commands on a tiny corpus, in a copy of
+"""`spacy project run all` (then `all-finetune`) end to end: the real project.yml commands on a tiny corpus, in a copy of
 the project (so nothing of the real corpus/, training/ or packages/ is touched), then a rerun
 that skips every step, and an edit of a component that reruns the steps using it.
 
@@ -61,10 +61,11 @@ def project_copy(root: Path) -> Path:
     return root
 
 
-def run_all(project: Path, corpus: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "spacy", "project", "run", "all", str(project),
+def run_all(project: Path, corpus: Path, *extra: str, target: str = "all") -> subprocess.CompletedProcess:
+    """`spacy project run TARGET` (a workflow or a command) on the tiny corpus, with short trainings."""
+    cmd = [sys.executable, "-m", "spacy", "project", "run", target, str(project),
            "--vars.local_corpus", str(corpus), "--vars.n_folds", "2", "--vars.dev_fraction", "0.25",
-           "--vars.train_steps", "10", "--vars.package_version", "0.0.1", *extra]
+           "--vars.train_steps", "10", "--vars.finetune_steps", "4", "--vars.package_version", "0.0.1", *extra]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=project, env=env, timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
@@ -94,6 +95,14 @@ def test_all_workflow_runs_and_reruns_nothing(tmp_path: Path):
     steps = set(load_project_config(project)["workflows"]["all"])
     again = run_all(project, corpus)
     assert skipped(again.stdout) == steps, again.stdout[-3000:]
+    # The second stage on top of it: `all-finetune` reruns nothing of `all` and fine-tunes.
+    finetuned = run_all(project, corpus, target="all-finetune")
+    assert skipped(finetuned.stdout) == steps, finetuned.stdout[-3000:]
+    for output in ["training/pipeline_features_finetune/model-best/meta.json",
+                   "packages/en_fgen_pipeline_finetuned-0.0.1-py3-none-any.whl"]:
+        assert (project / output).exists(), output
+    finetuned_dev = json.loads((project / "training/pipeline_features_finetune/metrics_dev.json").read_text())
+    assert {"ents_f", "values_f", "links_f"} <= set(finetuned_dev["scores"])
     # A changed component reruns what uses it: train and the steps after it, not the corpus steps.
     # A dry run shows what `all` would rerun, without training again.
     with (project / "components/pipeline/ner/ner_component.py").open("a", encoding="utf8") as file:

@@ -60,11 +60,16 @@ def build_wheel(model: Path, output: Path) -> Path:
     return wheels[0]
 
 
+# The tests that use the wheel run on one xdist worker, so it is built once.
+uses_wheel = pytest.mark.xdist_group("wheel")
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     return build_wheel(FIXTURES / "pipeline_0_1_0", tmp_path_factory.mktemp("packages"))
 
 
+@uses_wheel
 def test_wheel_carries_every_module_and_entry_point(wheel: Path):
     names = set(zipfile.ZipFile(wheel).namelist())
     modules = {f"fgen/{p.relative_to(REPO / 'components').as_posix()}" for p in (REPO / "components").rglob("*.py")}
@@ -79,6 +84,7 @@ def test_wheel_carries_every_module_and_entry_point(wheel: Path):
     assert shipped == {"tag_categories_v2.json", "tag_list_definitions_v2.json"}  # MAE output without --definitions
 
 
+@uses_wheel
 def test_wheel_runs_from_its_own_copy_of_fgen(wheel: Path, tmp_path: Path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],

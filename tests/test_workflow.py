@@ -204,3 +204,10 @@ def test_deps_name_the_code_and_the_files_each_command_reads():
         if missing:
             problems[cmd["name"]] = missing
     assert not problems, "project.yml, add to the commands' deps/outputs:\n" + json.dumps(problems, indent=1)
+
+
+def test_all_finetune_is_all_then_the_second_stage():
+    """weasel has no workflow that includes another: `all-finetune` repeats `all`'s steps, so
+    they must stay the same list (and `all-finetune` then adds only the second stage)."""
+    workflows = load_project_config(REPO)["workflows"]
+    assert workflows["all-finetune"] == workflows["all"] + ["finetune", "package-finetune"]

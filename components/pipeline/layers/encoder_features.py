@@ -30,18 +30,15 @@ import spacy
 from spacy.language import Language
 from spacy.attrs import IDX
 from spacy.tokens import Doc
-from spacy_transformers.data_classes import TransformerData
-from thinc.api import Model
+from thinc.api import Model, torch2xp
 from thinc.types import Floats2d, Floats3d
 
 from fgen.pipeline.layers.encoder_fine_tuning import pooled_layers_with_grad
+from fgen.pipeline.layers.encoder_windows import pooled_windows
 from fgen.pipeline.layers.encoders import create_transformer_model
 from fgen.util.atomic import write_bytes_atomic
 
 COMBINATIONS = ("concat", "mean", "weighted")
-# Docs per encoder call (see pooled_layers): small enough that docs of similar length go together,
-# large enough to keep a CPU's matrix products efficient (chosen on CPU; a GPU may prefer more).
-ENCODER_BATCH_SIZE = 8
 # Per model id: the cache turned on for training (module-level, not in model.attrs, because
 # attrs are serialized with the model and a cache must never travel with a pipeline).
 _CACHES: Dict[int, "FeatureCache"] = {}
@@ -222,32 +219,12 @@ def mix_layers(model: Model, layers: List[Floats2d], with_d_layers: bool = False
 
 def pooled_layers(model: Model, docs: List[Doc]) -> List[Floats2d]:
     """Run the encoder (no gradient) and pool each chosen layer per spaCy token; the layers are
-    concatenated, (n_tokens, n_layers x hidden) per doc.
-
-    The encoder pads every window of a call to the longest one, so the docs go through it
-    shortest first, ENCODER_BATCH_SIZE at a time: docs of similar length share a call.
+    concatenated, (n_tokens, n_layers x hidden) per doc (windows of similar length share an
+    encoder call: see encoder_windows.py).
     """
-    chosen = chosen_layers(model)
-    width = hidden_width(model.layers[0]) * len(chosen)
-    outputs: List[Floats2d] = [model.ops.alloc2f(0, width) for _ in docs]
-    by_length = sorted((i for i, doc in enumerate(docs) if len(doc)), key=lambda i: len(docs[i]))
-    for start in range(0, len(by_length), ENCODER_BATCH_SIZE):
-        group = by_length[start:start + ENCODER_BATCH_SIZE]
-        for i, trf_data in zip(group, model.layers[0].predict([docs[i] for i in group]).doc_data):
-            outputs[i] = pool_doc(model, trf_data, chosen)
-    return outputs
-
-
-def pool_doc(model: Model, trf_data: TransformerData, layers: Sequence[int]) -> Floats2d:
-    """The `layers` of one doc's encoder output, averaged over each token's wordpieces."""
-    ops = model.ops
-    hidden = trf_data.model_output["hidden_states"]
-    wordpieces = ops.xp.hstack([ops.reshape2f(hidden[i], -1, hidden[i].shape[-1]) for i in layers])
-    align = trf_data.align
-    pooled = ops.reduce_mean(ops.asarray2f(wordpieces[align.data.ravel()]), ops.asarray1i(align.lengths))
-    # A token without wordpieces (whitespace) gets zeros, not the NaN of an empty mean.
-    pooled[ops.xp.asarray(align.lengths) == 0] = 0.0
-    return pooled
+    pooled = pooled_windows(model.layers[0], docs, chosen_layers(model))
+    width = hidden_width(model.layers[0]) * len(chosen_layers(model))
+    return [model.ops.asarray2f(torch2xp(doc)) if doc.shape[0] else model.ops.alloc2f(0, width) for doc in pooled]
 
 
 def doc_key(doc: Doc) -> str:

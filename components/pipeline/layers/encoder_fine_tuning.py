@@ -1,9 +1,8 @@
 """Fine-tuning the encoder under `fgen.encoder_features.v1`: the second stage of two-stage training.
 
-The frozen path runs the encoder without gradient and pools each token's wordpieces with thinc
-ops. While the encoder is fine-tuned, it runs in training mode (dropout on) with PyTorch's
-autograd, the same pooling happens in PyTorch over the whole batch, and the gradient of the
-pooled layers flows back into the encoder's weights; `Model.finish_update` then updates them
+The frozen path runs the encoder without gradient; while the encoder is fine-tuned, it runs in
+training mode (dropout on) with PyTorch's autograd, through the same windows and pooling
+(encoder_windows.py), and the gradient of the pooled layers flows back into the encoder's weights; `Model.finish_update` then updates them
 through the encoder's PyTorch shim with the pipeline's optimizer, like any PyTorch layer.
 
 spacy-transformers backpropagates the last hidden state only; pooling several layers needs the
@@ -15,6 +14,8 @@ import torch
 from spacy.tokens import Doc
 from thinc.api import Model, torch2xp, xp2torch
 from thinc.types import Floats2d
+
+from fgen.pipeline.layers.encoder_windows import pooled_windows
 
 
 def pooled_layers_with_grad(
@@ -35,27 +36,12 @@ def pooled_layers_with_grad(
     nonempty = [i for i, doc in enumerate(docs) if len(doc)]
     if not nonempty:
         return outputs, lambda d_layers: None
-    # Its backprop is not used (last hidden state only): the graph is kept by autograd.
-    batch, _ = encoder([docs[i] for i in nonempty], is_train=True)
-    hidden = batch.model_output["hidden_states"]
-    wordpieces = torch.cat([hidden[layer].reshape(-1, hidden[layer].shape[-1]) for layer in layers], dim=1).float()
-    device = wordpieces.device
-    # batch.align maps the tokens of all docs, in order, to positions in the flattened windows.
-    index = torch.as_tensor(ops.to_numpy(batch.align.data).ravel(), dtype=torch.long, device=device)
-    lengths = torch.as_tensor(ops.to_numpy(batch.align.lengths), dtype=torch.long, device=device)
-    sizes = [len(docs[i]) for i in nonempty]
-    if lengths.shape[0] != sum(sizes):
-        raise ValueError(f"The encoder's windows cover {lengths.shape[0]} of the batch's {sum(sizes)} tokens: "
-                         "fine-tuning needs a span getter that covers every token")
-    rows = torch.repeat_interleave(torch.arange(lengths.shape[0], device=device), lengths)
-    summed = wordpieces.new_zeros((lengths.shape[0], wordpieces.shape[1])).index_add_(0, rows, wordpieces[index])
-    # A token without wordpieces (whitespace) keeps zeros, as in the frozen path.
-    pooled = summed / lengths.clamp(min=1).unsqueeze(1).to(summed.dtype)
-    for i, part in zip(nonempty, torch.split(pooled.detach(), sizes)):
-        outputs[i] = ops.asarray2f(torch2xp(part))
+    pooled = pooled_windows(encoder, [docs[i] for i in nonempty], layers, is_train=True)
+    for i, part in zip(nonempty, pooled):
+        outputs[i] = ops.asarray2f(torch2xp(part.detach()))
+    device = pooled[0].device
 
     def backprop(d_layers: List[Floats2d]) -> None:
-        d_pooled = ops.xp.vstack([ops.asarray2f(d_layers[i]) for i in nonempty])
-        torch.autograd.backward(pooled, grad_tensors=xp2torch(d_pooled, device=device))
+        torch.autograd.backward(pooled, grad_tensors=[xp2torch(ops.asarray2f(d_layers[i]), device=device) for i in nonempty])
 
     return outputs, backprop

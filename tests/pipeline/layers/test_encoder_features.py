@@ -10,7 +10,7 @@ from spacy.training import Example
 from thinc.api import fix_random_seed
 
 import fgen  # noqa: F401
-from fgen.pipeline.layers import encoder_features
+from fgen.pipeline.layers import encoder_features, encoder_windows
 from fgen.pipeline.layers.encoder_features import (
     create_cache_callback, disable_cache, doc_key, enable_cache, feature_models,
 )
@@ -126,13 +126,13 @@ def test_cached_and_live_features_are_equal(tiny_bert, tmp_path, combine):
 
 @pytest.mark.parametrize("window", [8, None])
 def test_docs_batched_by_length_keep_their_order(tiny_bert, monkeypatch, window):
-    """The encoder reads the docs shortest first, a few at a time; each doc still gets its own
-    features, as if it were alone in the batch."""
+    """The encoder reads the windows of the batch shortest first, a few at a time; each doc still
+    gets its own features, as if it were alone in the batch."""
     nlp = make_nlp(tiny_bert, window=window)
     nlp.initialize()
     texts = [" ".join([TEXT] * 3), "", "Knockdown of ZNNT1.", TEXT, "HeLa cells.", " ".join([TEXT] * 2)]
     docs = [nlp.make_doc(text) for text in texts]
-    monkeypatch.setattr(encoder_features, "ENCODER_BATCH_SIZE", 2)
+    monkeypatch.setattr(encoder_windows, "WINDOWS_PER_CALL", 2)
     together = features_of(nlp, docs)
     alone = [features_of(nlp, [doc])[0] for doc in docs]
     assert [f.shape[0] for f in together] == [len(doc) for doc in docs]

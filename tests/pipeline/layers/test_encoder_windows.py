@@ -70,21 +70,31 @@ def test_pooled_windows_equal_spacy_transformers_pooling(tiny_bert, monkeypatch,
 def test_windows_of_similar_length_share_a_call(tiny_bert, monkeypatch):
     monkeypatch.setattr(encoder_windows, "WINDOWS_PER_CALL", 3)
     calls = []
-    tokenize = encoder_windows.tokenize_windows
+    run_encoder = encoder_windows.run_encoder
 
-    def recording(encoder, spans):
-        calls.append([len(span.text) for span in spans])
-        return tokenize(encoder, spans)
+    def recording(encoder, wordpieces, is_train):
+        calls.append(numpy.asarray(wordpieces.attention_mask).sum(axis=1).astype(int).tolist())
+        return run_encoder(encoder, wordpieces, is_train)
 
-    monkeypatch.setattr(encoder_windows, "tokenize_windows", recording)
+    monkeypatch.setattr(encoder_windows, "run_encoder", recording)
     get_spans = configure_wordpiece_strided_spans(8, 5)
     encoder = make_encoder(tiny_bert, get_spans)
     nlp = spacy.blank("en")
     docs = [nlp.make_doc(text) for text in TEXTS]
     pooled_windows(encoder, docs, [-1])
-    windows = [len(span.text) for spans in get_spans(docs) for span in spans]
+    windows = [len(encoder.tokenizer(span.text)["input_ids"]) for spans in get_spans(docs) for span in spans]
     assert all(len(call) <= 3 for call in calls)
     assert [n for call in calls for n in call] == sorted(windows)
+
+
+def test_plan_calls_trades_padding_against_calls():
+    lengths = [10, 10, 10, 100, 100]
+    assert encoder_windows.plan_calls(lengths, max_windows=16, call_cost=5) == [slice(0, 3), slice(3, 5)]
+    assert encoder_windows.plan_calls(lengths, max_windows=16, call_cost=1000) == [slice(0, 5)]
+    capped = encoder_windows.plan_calls(lengths, max_windows=2, call_cost=1000)
+    assert len(capped) == 3 and all(c.stop - c.start <= 2 for c in capped)
+    assert [i for c in capped for i in range(c.start, c.stop)] == list(range(5))
+    assert encoder_windows.plan_calls([], max_windows=2, call_cost=1) == []
 
 
 def test_windows_over_the_limit_are_truncated_as_spacy_transformers_does(tmp_path):

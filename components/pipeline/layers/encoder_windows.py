@@ -17,7 +17,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy
 import torch
 from spacy.tokens import Doc, Span
-from spacy_transformers.align import get_alignment, get_alignment_via_offset_mapping
+from spacy_transformers.align import get_alignment, get_span2wp_from_offset_mapping
 from spacy_transformers.data_classes import WordpieceBatch
 from spacy_transformers.layers.transformer_model import huggingface_tokenize
 from spacy_transformers.truncate import truncate_oversize_splits
@@ -119,11 +119,15 @@ def call_inputs(encoder: Model, encoding: BatchEncoding, group: List[int], spans
             call[key] = numpy.asarray(encoding[key])[group][:, columns]
     wordpieces = WordpieceBatch.from_batch_encoding(call)
     if "offset_mapping" in call:
-        aligns = [get_alignment_via_offset_mapping([span], call["offset_mapping"][k:k + 1]) for k, span in enumerate(spans)]
+        # Per window token, its wordpieces in the window (what spacy-transformers' alignment
+        # builds for the doc's tokens, without looking at the rest of the doc).
+        per_token = [get_span2wp_from_offset_mapping(span, call["offset_mapping"][k]) for k, span in enumerate(spans)]
+        aligns = [Ragged(numpy.asarray([i for wps in window for i in wps], dtype="i"),
+                         numpy.asarray([len(wps) for wps in window], dtype="i")) for window in per_token]
     else:
-        aligns = [get_alignment([span], [wordpieces.strings[k]], tokenizer.all_special_tokens) for k, span in enumerate(spans)]
-    # spacy-transformers aligns every token of the span's doc; those outside the span have none.
-    aligns = [a[span.start:span.end] for a, span in zip(aligns, spans)]
+        # spacy-transformers aligns every token of the span's doc; those outside the span have none.
+        aligns = [get_alignment([span], [wordpieces.strings[k]], tokenizer.all_special_tokens)[span.start:span.end]
+                  for k, span in enumerate(spans)]
     align = Ragged(
         numpy.concatenate([numpy.asarray(a.data, dtype="i").ravel() + k * length for k, a in enumerate(aligns)]),
         numpy.concatenate([numpy.asarray(a.lengths, dtype="i") for a in aligns]),

@@ -24,8 +24,8 @@ def tiny_bert(tmp_path_factory):
     return build_tiny_bert(tmp_path_factory.mktemp("bert") / "tiny-bert", [TEXT])
 
 
-def make_encoder(path, get_spans):
-    encoder = create_transformer_model(str(path), get_spans, tokenizer_config={"use_fast": True},
+def make_encoder(path, get_spans, use_fast: bool = True):
+    encoder = create_transformer_model(str(path), get_spans, tokenizer_config={"use_fast": use_fast},
                                        transformer_config={"output_hidden_states": True})
     encoder.initialize()
     return encoder
@@ -59,10 +59,11 @@ def assert_same_as_spacy_transformers(encoder, docs, layers):
         numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("windows_per_call", [1, 3, 16])
-def test_pooled_windows_equal_spacy_transformers_pooling(tiny_bert, monkeypatch, windows_per_call):
+@pytest.mark.parametrize("windows_per_call,use_fast", [(1, True), (3, True), (16, True), (3, False)])
+def test_pooled_windows_equal_spacy_transformers_pooling(tiny_bert, monkeypatch, windows_per_call, use_fast):
+    """Also with a slow tokenizer (no offset mapping: aligned by wordpiece strings)."""
     monkeypatch.setattr(encoder_windows, "WINDOWS_PER_CALL", windows_per_call)
-    encoder = make_encoder(tiny_bert, configure_wordpiece_strided_spans(8, 5))
+    encoder = make_encoder(tiny_bert, configure_wordpiece_strided_spans(8, 5), use_fast=use_fast)
     nlp = spacy.blank("en")
     assert_same_as_spacy_transformers(encoder, [nlp.make_doc(text) for text in TEXTS], [0, -1])
 

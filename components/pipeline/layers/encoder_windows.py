@@ -7,7 +7,8 @@ work on padding. `pooled_windows` cuts the docs into the same windows, tokenizes
 sorts them by length and cuts the sorted windows into calls where the padding would cost more
 than another call (`plan_calls`), so that windows of similar length share a call. Each token
 then gets the mean of its wordpieces' hidden states, in the chosen layers side by side, over
-every window that holds it, as in spacy-transformers' alignment. Padding is masked, so a doc's features do not depend on the other docs of its batch.
+every window that holds it, as in spacy-transformers' alignment. Padding is masked, so a doc's
+features do not depend on the other docs of its batch.
 
 The same function serves the frozen features (no gradient) and fine-tuning (the pooled tensor
 keeps PyTorch's graph back to the encoder's weights).

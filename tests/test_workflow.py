@@ -20,6 +20,7 @@ import tomllib
 from pathlib import Path
 from typing import Dict, List, Set
 
+from spacy.util import load_config
 from weasel.util import load_project_config
 
 from .conftest import REPO, TEXT, V1_CATEGORIES, V1_VALUES, V2_CATEGORIES, V2_VALUES, mae_xml, v1_tags, v2_tags
@@ -104,6 +105,11 @@ def test_all_workflow_runs_and_reruns_nothing(tmp_path: Path):
         assert (project / output).exists(), output
     finetuned_dev = json.loads((project / "training/pipeline_features_finetune/metrics_dev.json").read_text())
     assert {"ents_f", "values_f", "links_f"} <= set(finetuned_dev["scores"])
+    # Decoding settings of the config reach both trained pipelines (stage 2 sources stage 1's).
+    ner_config = load_config(project / "configs" / f"{pipeline}.cfg")["components"]["fgen_ner"]
+    for model in (f"{trained}/model-best", "training/pipeline_features_finetune/model-best"):
+        ner_cfg = json.loads((project / model / "fgen_ner" / "cfg").read_text())
+        assert ner_cfg["entity_bias"] == ner_config.get("entity_bias", 0.0), model
     # A changed component reruns what uses it: train and the steps after it, not the corpus steps.
     # A dry run shows what `all` would rerun, without training again.
     with (project / "components/pipeline/ner/ner_component.py").open("a", encoding="utf8") as file:

@@ -27,6 +27,7 @@ from fgen.util.atomic import write_bytes_atomic
 from fgen.util.console import msg
 from fgen.scoring.entity_errors import ERROR_HEADER, error_rows
 from fgen.scoring.evaluation import evaluate_docs
+from fgen.scoring.word_errors import word_error_header, word_error_rows
 from fgen.scoring.word_scores import scheme_of_docs
 
 app = typer.Typer(add_completion=False)
@@ -62,6 +63,10 @@ def print_report(scores: Dict[str, Any], heads: List[str]) -> None:
     rows = [[h, _fmt(scores[f"words_{h}_p"]), _fmt(scores[f"words_{h}_r"]), _fmt(scores[f"words_{h}_f"])] for h in heads]
     msg.divider("Word-level scores (original project)")
     msg.table(rows, header=["head", "P", "R", "F"], divider=True, aligns=["l", "r", "r", "r"])
+    if scores.get("words_errors"):
+        header = word_error_header(scores["words_errors"])
+        msg.divider("Wrong words of the category head, by kind")
+        msg.table(word_error_rows(scores["words_errors"]), header=header, divider=True, aligns=["l", *["r"] * (len(header) - 1)])
     if scores.get("speed"):
         msg.text(f"{scores['speed']:.0f} words/s")
 

@@ -12,6 +12,7 @@ from spacy.training import Example
 from fgen.doc_layout import SPAN_KEY, entity_spans, spans_overlap
 from fgen.corpus.schemes import Scheme
 from fgen.scoring.entity_errors import entity_errors
+from fgen.scoring.word_errors import word_errors
 from fgen.scoring.word_scores import scheme_of_docs, score_words
 
 
@@ -85,7 +86,8 @@ def evaluate_docs(
         value components (`predict_on_gold_entities`): link scores with perfect entities.
     RETURNS (dict): every component's scores (`nlp.evaluate`-style), `ents_*` over the
         predicted entities, `ents_errors` (error classes per category, `entity_errors`),
-        `words_<head>_p/r/f` and `speed` (words per second).
+        `words_<head>_p/r/f`, `words_errors` (the category head's wrong words by kind,
+        `word_errors`) and `speed` (words per second).
     """
     if scheme is None:
         scheme = scheme_of_docs(gold_docs, definitions)
@@ -97,6 +99,7 @@ def evaluate_docs(
     scores.update(score_entities(examples))
     if not gold_entities:
         scores["ents_errors"] = entity_errors(examples)
+        scores["words_errors"] = word_errors(examples)
     scores.update(score_words(examples, scheme))
     n_words = sum(len(eg.predicted) for eg in examples)
     scores["speed"] = n_words / seconds if seconds > 0 else 0.0

@@ -7,9 +7,12 @@ component), as `nlp.evaluate` does. The JSON holds the components' own scores (`
 `fgen_ner`, `values_*` from `fgen_values`, `links_*`, `link_pairs_*`, `links_partial_*` and
 `link_only_*` from `fgen_links`, plus anything else the pipeline scores), the speed,
 and the word-level scores of the original project (`words_<head>_p/r/f`, see
-`fgen/scoring.py`). The scheme for the word scores is the one named in the gold docs'
+`fgen/scoring/word_scores.py`). The scheme for the word scores is the one named in the gold docs'
 provenance, loaded from `--definitions` or from the first folder above DATA holding its
 definition files; without one the heads are derived from the labels and values in the docs.
+
+The scores are also given over the gold docs with entities alone (`docs_with_entities`), as
+the original project scored: its test splits (withheld here) hold annotated abstracts only.
 
 `--gold-entities` gives the pipeline the gold entities (and values) instead of running its
 entity and value components, to score the statements on perfect entities.
@@ -67,6 +70,12 @@ def print_report(scores: Dict[str, Any], heads: List[str]) -> None:
         header = word_error_header(scores["words_errors"])
         msg.divider("Wrong words of the category head, by kind")
         msg.table(word_error_rows(scores["words_errors"]), header=header, divider=True, aligns=["l", *["r"] * (len(header) - 1)])
+    subset = scores.get("docs_with_entities")
+    if subset:
+        parts = [f"{name} F {_fmt(subset.get(key))}" for key, name in
+                 (("ents_f", "entities"), ("values_f", "values"), ("words_category_f", "words category"), ("links_f", "statements"))
+                 if key in subset]
+        msg.text(f"On the {subset['docs']} docs with gold entities only: {', '.join(parts)}")
     if scores.get("speed"):
         msg.text(f"{scores['speed']:.0f} words/s")
 

@@ -181,6 +181,10 @@ def test_evaluate_script(cnn_model, corpus, tmp_path):
     for head in ["category", "perturbing_action", "context", "effect", "phenotype"]:
         for metric in "prf":
             assert 0.0 <= scores[f"words_{head}_{metric}"] <= 1.0
+    # the smoke corpus has one abstract without entities: scored again without it
+    assert scores["docs_with_entities"]["docs"] == 2 and "On the 2 docs with gold entities" in result.stdout
+    assert 0.0 <= scores["docs_with_entities"]["words_category_f"] <= 1.0
+    assert "Wrong words of the category head" in result.stdout and "words_errors" in scores
     assert not list(metrics_path.parent.glob(".*.tmp"))  # written atomically, nothing left over
 
 

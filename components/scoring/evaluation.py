@@ -68,6 +68,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def score_examples(nlp: Language, examples: Sequence[Example], scheme: Optional[Scheme] = None,
+                   gold_entities: bool = False) -> Dict[str, Any]:
+    """Every component's scores (`nlp.evaluate`-style), `ents_*`, the error classes (unless the
+    entities are the gold ones) and the word-level scores of examples already predicted."""
+    scores: Dict[str, Any] = dict(Scorer(nlp).score(examples))
+    scores.update(score_entities(examples))
+    if not gold_entities:
+        scores["ents_errors"] = entity_errors(examples)
+        scores["words_errors"] = word_errors(examples)
+    scores.update(score_words(examples, scheme))
+    return scores
+
+
 def evaluate_docs(
     nlp: Language,
     gold_docs: Sequence[Doc],
@@ -87,7 +100,10 @@ def evaluate_docs(
     RETURNS (dict): every component's scores (`nlp.evaluate`-style), `ents_*` over the
         predicted entities, `ents_errors` (error classes per category, `entity_errors`),
         `words_<head>_p/r/f`, `words_errors` (the category head's wrong words by kind,
-        `word_errors`) and `speed` (words per second).
+        `word_errors`) and `speed` (words per second). When only some gold docs have entities
+        (the corpus keeps abstracts annotated as holding none), `docs_with_entities` holds the
+        same scores over those docs alone, as the original project scored (its test splits,
+        withheld here, hold annotated abstracts only).
     """
     if scheme is None:
         scheme = scheme_of_docs(gold_docs, definitions)
@@ -95,12 +111,11 @@ def evaluate_docs(
     predict = predict_on_gold_entities if gold_entities else predict_examples
     examples = predict(nlp, gold_docs, batch_size)
     seconds = time.perf_counter() - start
-    scores: Dict[str, Any] = dict(Scorer(nlp).score(examples))
-    scores.update(score_entities(examples))
-    if not gold_entities:
-        scores["ents_errors"] = entity_errors(examples)
-        scores["words_errors"] = word_errors(examples)
-    scores.update(score_words(examples, scheme))
+    scores = score_examples(nlp, examples, scheme, gold_entities)
+    with_entities = [eg for eg in examples if len(entity_spans(eg.reference))]
+    if 0 < len(with_entities) < len(examples):
+        scores["docs_with_entities"] = score_examples(nlp, with_entities, scheme, gold_entities)
+        scores["docs_with_entities"]["docs"] = len(with_entities)
     n_words = sum(len(eg.predicted) for eg in examples)
     scores["speed"] = n_words / seconds if seconds > 0 else 0.0
     return _plain(scores)

@@ -144,7 +144,8 @@ def evaluate_fold(encoder: str, system: str, fold: int, folds_dir: Path, out: Pa
 def report_table(results: List[Dict[str, Any]], labels: List[str], heads: List[str]) -> str:
     """Markdown: one row per system, mean ± std over folds."""
     header = ["system", "folds", "ents F", *[f"{lab} F" for lab in labels], "values F", "value acc",
-              *[f"words {h} F" for h in heads], "statements F", "s/epoch", "train peak RSS (MB)", "words/s"]
+              *[f"words {h} F" for h in heads], "statements F", "docs with entities: ents / words category F",
+              "s/epoch", "train peak RSS (MB)", "words/s"]
     rows = []
     groups: Dict[str, List[Dict[str, Any]]] = {}
     for res in results:
@@ -156,6 +157,8 @@ def report_table(results: List[Dict[str, Any]], labels: List[str], heads: List[s
         row += [mean_std([x.get("values_f") for x in s]), mean_std([x.get("values_acc") for x in s])]
         row += [mean_std([x.get(f"words_{h}_f") for x in s]) for h in heads]
         row += [mean_std([x.get("links_f") for x in s])]
+        subsets = [x.get("docs_with_entities") or {} for x in s]
+        row += [f"{mean_std([x.get('ents_f') for x in subsets])} / {mean_std([x.get('words_category_f') for x in subsets])}"]
         row += [mean_std([r["seconds_per_epoch"] for r in runs], 1.0, 0), mean_std([r.get("peak_rss_mb") for r in runs], 1.0, 0),
                 mean_std([r["words_per_second"] for r in runs], 1.0, 0)]
         rows.append(row)

@@ -77,3 +77,21 @@ def test_carve_dev_keeps_pmids_together_and_writes_once(tmp_path):
     before = dev.stat().st_mtime_ns
     assert carve_dev(source, tmp_path / "inner", 0.2) == (train, dev)
     assert dev.stat().st_mtime_ns == before
+
+
+def test_report_table_scores_docs_with_entities_apart():
+    def result(fold, ents_f, subset):
+        scores = {"ents_f": ents_f, "ents_per_type": {"EFFECT": {"f": ents_f}}, "values_f": 0.5, "values_acc": 0.9,
+                  "words_category_f": 0.6, "links_f": 0.3}
+        if subset is not None:
+            scores["docs_with_entities"] = {"ents_f": subset, "words_category_f": subset + 0.1}
+        return {"system": "crf", "encoder": "features", "fold": fold, "seconds_per_epoch": 10.0, "peak_rss_mb": 100.0,
+                "words_per_second": 1000.0, "scores": scores}
+
+    bench = _benchmark_module()
+    table = bench.report_table([result(0, 0.6, 0.7), result(1, 0.6, 0.5)], ["EFFECT"], ["category"]).splitlines()
+    assert "docs with entities: ents / words category F" in table[0]
+    assert "60.0 ± 14.1 / 70.0 ± 14.1" in table[2]
+    # results scored before the subset existed: no number made up
+    old = bench.report_table([result(0, 0.6, None)], ["EFFECT"], ["category"]).splitlines()
+    assert "| - / - |" in old[2]

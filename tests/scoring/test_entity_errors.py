@@ -1,17 +1,10 @@
 """Entity error classes per category (fgen.scoring.entity_errors)."""
 import spacy
-from spacy.tokens import Span
 from spacy.training import Example
 
 from fgen.scoring.entity_errors import classify, entity_errors, error_rows
 
-TEXT = "Knockdown of ATG12 in UM cells inhibits tumorigenesis and migration ."
-
-
-def doc_with(nlp, spans):
-    doc = nlp(TEXT)
-    doc.ents = [Span(doc, s, e, label=lab) for s, e, lab in spans]
-    return doc
+from .labelled_docs import doc_with
 
 
 def test_every_error_class():

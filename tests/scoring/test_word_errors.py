@@ -1,18 +1,11 @@
 """Wrong words of the category head by kind (fgen.scoring.word_errors): hand-counted examples."""
 import spacy
-from spacy.tokens import Span
 from spacy.training import Example
 
 from fgen.scoring.word_errors import ERROR_KINDS, word_error_header, word_error_rows, word_errors
 from fgen.scoring.word_scores import word_counts
 
-TEXT = "Knockdown of ATG12 in UM cells inhibits tumorigenesis and migration of them ."
-
-
-def doc_with(nlp, spans):
-    doc = nlp(TEXT)
-    doc.ents = [Span(doc, s, e, label=lab) for s, e, lab in spans]
-    return doc
+from .labelled_docs import doc_with
 
 
 def test_every_kind_counted_once_per_word():

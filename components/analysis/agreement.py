@@ -13,7 +13,8 @@ from the Scheme), so V1's two-value categories and discontinuous entities work t
 - values: per (category, field), accuracy and Cohen's kappa over matched entity pairs.
 - links: a link is the set of its members' (category, fragments); two links match when the
   sets are equal (same roles filled, identical spans). One-to-one, like strict entities.
-- words: the older word-level formula, see `word_agreement`.
+- words: the older word-level formula, see `word_agreement`; and B scored against A with the
+  word-level F1 the models are scored with (`model_word_scores`), to read a model against.
 """
 import re
 from collections import Counter, defaultdict
@@ -21,9 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
+from spacy.training import Example
+
 from fgen.corpus.conversion import pmid_of
 from fgen.corpus.mae import Fragment, MaeDocument, MaeEntity, MaeLink
+from fgen.corpus.mae_doc import mae_to_doc
 from fgen.corpus.schemes import Scheme
+from fgen.corpus.tokenizer import make_nlp
+from fgen.scoring.word_scores import score_words
 
 CATEGORY_FIELD = "category"  # word-level field holding the category label
 ALL = "all"
@@ -319,6 +325,24 @@ def compare_documents(doc_a: MaeDocument, doc_b: MaeDocument, scheme: Scheme) ->
         n_entities=(len(doc_a.entities), len(doc_b.entities)),
         n_links=(len(doc_a.links), len(doc_b.links)),
     )
+
+
+def model_word_scores(pairs: Iterable[Tuple[MaeDocument, MaeDocument]], scheme: Scheme) -> Dict[str, float]:
+    """B scored against A as the models are scored at word level (`fgen.scoring.word_scores`):
+    the same `words_<head>_p/r/f` that scripts/evaluate.py and the benchmarks give a model.
+
+    pairs (Iterable[Tuple[MaeDocument, MaeDocument]]): (A, B) annotations of the same texts.
+    scheme (Scheme): the scheme both were read with (it gives the heads).
+    RETURNS (Dict[str, float]): `words_<head>_p`, `_r` and `_f` per head, micro over all pairs.
+    """
+    nlp = make_nlp()
+    examples = []
+    for doc_a, doc_b in pairs:
+        if doc_a.text != doc_b.text:
+            raise ValueError("the two annotations have different texts, so their offsets cannot be compared")
+        reference, predicted = (mae_to_doc(nlp, doc, scheme, {}).doc for doc in (doc_a, doc_b))
+        examples.append(Example(predicted, reference))
+    return score_words(examples, scheme)
 
 
 @dataclass

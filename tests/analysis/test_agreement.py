@@ -15,6 +15,7 @@ from fgen.analysis.agreement import (
     Agreement,
     cohen_kappa,
     compare_documents,
+    model_word_scores,
     overlap_pairs,
     pair_by_pmid,
     strict_pairs,
@@ -157,6 +158,18 @@ def test_word_level(scheme):
     assert words["strength"].words == 4
 
 
+def test_model_word_scores(scheme):
+    """B against A as a model is scored: words aaa bbb ccc ddd eee fff."""
+    scores = model_word_scores([(doc_a(), doc_b())], scheme)
+    # category: aaa, bbb, ccc, eee agree; ddd and fff are B's only
+    assert (scores["words_category_p"], scores["words_category_r"]) == (pytest.approx(4 / 6), 1.0)
+    assert scores["words_category_f"] == pytest.approx(0.8)
+    assert scores["words_perturbing_action_f"] == 0.0  # knockdown vs inhibition on both words
+    assert scores["words_effect_f"] == pytest.approx(2 / 3)  # ccc and eee agree, ddd and fff extra
+    with pytest.raises(ValueError, match="different texts"):
+        model_word_scores([(doc_a(), MaeDocument(TEXT + " more"))], scheme)
+
+
 def test_sum_over_documents(scheme):
     total = Agreement()
     for _ in range(2):
@@ -219,6 +232,8 @@ def test_cli(tmp_path, scheme):
     assert data["total"]["strict"][ALL]["f1"] == pytest.approx(4 / 7)
     assert data["total"]["words"][ALL]["agreement"] == pytest.approx(4 / 9)
     assert len(data["documents"]) == 1 and len(data["unpaired_b"]) == 1
+    assert "## Word-level F1 as the models are scored" in text
+    assert 0.0 <= data["model_word_scores"]["words_category_f"] <= 1.0
 
 
 def test_cli_bad_file(tmp_path, scheme):
@@ -254,3 +269,5 @@ def test_real_hz_vs_cc2():
         assert 0 < value < 1
     assert all(0 < c.f1 < 1 for c in total.strict.values())
     assert total.strict_total.f1 <= total.overlap_total.f1
+    words = model_word_scores([(read_mae(a, scheme), read_mae(b, scheme)) for _, a, b in pairing.pairs], scheme)
+    assert 0 < words["words_category_f"] < 1

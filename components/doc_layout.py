@@ -116,6 +116,12 @@ def entity_spans(doc: Doc, spans_key: str = SPAN_KEY) -> List[Span]:
     return list(doc.ents)
 
 
+def has_entities(doc: Doc) -> bool:
+    """Whether `doc` has any entity (`entity_spans`): the corpus keeps abstracts annotated as
+    holding none."""
+    return bool(entity_spans(doc))
+
+
 def links_annotated(doc: Doc) -> bool:
     """Whether `doc`'s statements were annotated, so that its `doc._.links` (even none) are the truth.
 

@@ -34,7 +34,7 @@ import srsly
 from spacy.tokens import Doc, DocBin
 
 from fgen.util.atomic import atomic_directory
-from fgen.doc_layout import LINKS_KEY, entity_spans, links_annotated
+from fgen.doc_layout import LINKS_KEY, entity_spans, has_entities, links_annotated
 
 STRATA = ("linked", "entities", "empty")
 MANIFEST = "splits.json"
@@ -79,11 +79,6 @@ def count_links(doc: Doc) -> int:
     return len(doc.user_data.get(LINKS_KEY, []))
 
 
-def is_annotated(doc: Doc) -> bool:
-    """Whether `doc` has any entity."""
-    return bool(entity_spans(doc))
-
-
 def group_key(doc: Doc) -> str:
     """The group of `doc`: its PMID, else its source file name, else a hash of its text."""
     prov = provenance(doc)
@@ -103,7 +98,7 @@ def make_groups(docs: Sequence[Doc], indices: Iterable[int]) -> List[Group]:
     for group in groups.values():
         if any(links_annotated(docs[i]) for i in group.docs):
             group.stratum = "linked"
-        elif any(is_annotated(docs[i]) for i in group.docs):
+        elif any(has_entities(docs[i]) for i in group.docs):
             group.stratum = "entities"
     return sorted(groups.values(), key=lambda g: g.key)
 
@@ -196,7 +191,7 @@ def plan_splits(
     RETURNS (SplitPlan): doc indices per output file ("train.spacy", "folds/fold0.spacy", ...).
     """
     link_docs = LinkDocs(link_docs)
-    kept = [i for i, doc in enumerate(docs) if include_unannotated or is_annotated(doc)]
+    kept = [i for i, doc in enumerate(docs) if include_unannotated or has_entities(doc)]
     groups = make_groups(docs, kept)
     train, dev = split_train_dev(groups, dev_fraction, seed)
     parts: Dict[str, List[int]] = {"train": _indices(train), "dev": _indices(dev)}
@@ -214,7 +209,7 @@ def plan_splits(
 
 def mark_outside(doc: Doc) -> Doc:
     """Make an unannotated doc explicit: no entities, every token outside."""
-    if not is_annotated(doc):
+    if not has_entities(doc):
         doc.set_ents([], default="outside")
     return doc
 
@@ -228,7 +223,7 @@ def split_stats(docs: Sequence[Doc], indices: Sequence[int]) -> dict:
         "entities": sum(count_entities(docs[i]) for i in indices),
         "links": sum(count_links(docs[i]) for i in indices),
         "links_annotated_docs": sum(links_annotated(docs[i]) for i in indices),
-        "empty_docs": sum(not is_annotated(docs[i]) for i in indices),
+        "empty_docs": sum(not has_entities(docs[i]) for i in indices),
         "pmids": [k.split(":", 1)[1] for k in keys if k.startswith("pmid:")],
         "sources": [k for k in keys if not k.startswith("pmid:")],
     }

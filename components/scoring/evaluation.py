@@ -9,7 +9,7 @@ from spacy.scorer import Scorer
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from fgen.doc_layout import SPAN_KEY, entity_spans, spans_overlap
+from fgen.doc_layout import SPAN_KEY, entity_spans, has_entities, spans_overlap
 from fgen.corpus.schemes import Scheme
 from fgen.scoring.entity_errors import entity_errors
 from fgen.scoring.word_errors import word_errors
@@ -112,7 +112,7 @@ def evaluate_docs(
     examples = predict(nlp, gold_docs, batch_size)
     seconds = time.perf_counter() - start
     scores = score_examples(nlp, examples, scheme, gold_entities)
-    with_entities = [eg for eg in examples if len(entity_spans(eg.reference))]
+    with_entities = [eg for eg in examples if has_entities(eg.reference)]
     if 0 < len(with_entities) < len(examples):
         scores["docs_with_entities"] = score_examples(nlp, with_entities, scheme, gold_entities)
         scores["docs_with_entities"]["docs"] = len(with_entities)

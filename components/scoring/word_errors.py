@@ -22,7 +22,7 @@ from spacy.tokens import Span
 from spacy.training import Example
 
 from fgen.doc_layout import entity_spans
-from fgen.scoring.word_scores import word_tags
+from fgen.scoring.word_scores import PRF, word_tags
 
 FALSE_NEGATIVE_KINDS = ("edge_missing", "missed")
 FALSE_POSITIVE_KINDS = ("edge_extra", "spurious")
@@ -64,7 +64,8 @@ def word_errors(examples: Iterable[Example]) -> Dict[str, Counter]:
 
 
 def _f(tp: int, fp: int, fn: int) -> float:
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    """F from counts, as `word_scores` computes it."""
+    return PRF(tp=tp, fp=fp, fn=fn).fscore
 
 
 def word_error_rows(errors: Dict[str, Dict[str, int]]) -> List[List[str]]:

@@ -22,6 +22,7 @@ from fgen.util.markdown import md_table
 from fgen.corpus.conversion import collect_files, pmid_of
 from fgen.corpus.mae import MaeDocument, MaeError, read_mae
 from fgen.corpus.schemes import Scheme, find_definitions_dir, load_scheme
+from fgen.scoring.word_scores import scored_heads
 
 app = typer.Typer(add_completion=False)
 
@@ -89,9 +90,8 @@ def link_row(links: Counts) -> List:
 
 
 def model_word_rows(scores: Dict[str, float]) -> List[List]:
-    heads = [k[len("words_"):-len("_f")] for k in scores if k.startswith("words_") and k.endswith("_f")]
     return [[f"**{h}**" if h == "category" else h, fmt(scores[f"words_{h}_p"]), fmt(scores[f"words_{h}_r"]),
-             fmt(scores[f"words_{h}_f"])] for h in heads]
+             fmt(scores[f"words_{h}_f"])] for h in scored_heads(scores)]
 
 
 def render(command: str, folders: Tuple[Path, Path], scheme: Scheme, pairing: Pairing, per_doc: Dict[str, Agreement],

@@ -36,6 +36,7 @@ from fgen.runs.benchmarking import carve_dev, machine, mean_std, train_run, upda
 from fgen.util.console import msg
 from fgen.util.markdown import md_table
 from fgen.scoring.evaluation import evaluate_docs
+from fgen.scoring.word_scores import scored_heads
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_CONFIGS = {
@@ -201,8 +202,7 @@ def main(
         results.append(res)
     write_bytes_atomic(output / "results.json", srsly.json_dumps(results, indent=2).encode("utf8"))
     labels = sorted({lab for r in results for lab in r["scores"]["ents_per_type"]})
-    heads = sorted({k[len("words_"):-2] for r in results for k in r["scores"] if k.startswith("words_") and k.endswith("_f")},
-                   key=lambda h: (h != "category", h))
+    heads = scored_heads({key: None for r in results for key in r["scores"]})
     table = report_table(results, labels, heads)
     print(table)
     if report is not None:

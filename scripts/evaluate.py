@@ -31,7 +31,7 @@ from fgen.util.console import msg
 from fgen.scoring.entity_errors import ERROR_HEADER, error_rows
 from fgen.scoring.evaluation import evaluate_docs
 from fgen.scoring.word_errors import word_error_header, word_error_rows
-from fgen.scoring.word_scores import scheme_of_docs
+from fgen.scoring.word_scores import scheme_of_docs, scored_heads
 
 app = typer.Typer(add_completion=False)
 
@@ -112,7 +112,7 @@ def main(
     if scheme is None:
         msg.warn("No scheme definitions found: word-level heads are derived from the labels and values in the docs")
     scores = evaluate_docs(nlp, gold_docs, scheme=scheme, batch_size=batch_size, gold_entities=gold_entities)
-    heads = [k[len("words_") : -len("_f")] for k in scores if k.startswith("words_") and k.endswith("_f")]
+    heads = scored_heads(scores)
     metrics = {
         "model": model,
         "data": str(data),

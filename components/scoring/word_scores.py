@@ -32,7 +32,7 @@ Which spans: `doc.spans["fgen"]` when the doc has that key, else `doc.ents`.
 import re
 from bisect import bisect_left, bisect_right
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from spacy.scorer import PRFScore
 from spacy.tokens import Doc, Span
@@ -191,6 +191,17 @@ def score_words(examples: Iterable[Example], scheme: Optional[Scheme] = None) ->
         scores[f"words_{name}_r"] = prf.recall
         scores[f"words_{name}_f"] = prf.fscore
     return scores
+
+
+def scored_heads(scores: Mapping[str, Any]) -> List[str]:
+    """The heads scored in `scores` (the `<head>` of each `words_<head>_f` key): category
+    first, then the others alphabetically.
+
+    scores (Mapping[str, Any]): a `score_words` result, or a dict that contains one.
+    RETURNS (List[str]): e.g. ["category", "perturbing_action", ...].
+    """
+    heads = [k[len("words_"):-len("_f")] for k in scores if k.startswith("words_") and k.endswith("_f")]
+    return sorted(set(heads), key=lambda head: (head != CATEGORY_HEAD, head))
 
 
 def scheme_of_docs(docs: Iterable[Doc], definitions: Optional[Path] = None, search_from: Sequence[Path] = ()) -> Optional[Scheme]:

@@ -4,7 +4,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from fgen.doc_layout import SPAN_KEY
-from fgen.scoring.word_scores import score_words, scheme_of_docs, split_words, word_counts, word_tags
+from fgen.scoring.word_scores import score_words, scheme_of_docs, scored_heads, split_words, word_counts, word_tags
 from fgen.corpus.tokenizer import make_nlp
 
 NLP = make_nlp()
@@ -77,6 +77,14 @@ def test_v2_scores_by_hand(v2_scheme):
     counts = word_counts([example(TEXT, PRED, GOLD)], v2_scheme)
     assert (counts["perturbing_action"].tp, counts["perturbing_action"].fp, counts["perturbing_action"].fn) == (0, 3, 3)
     assert (counts["context"].tp, counts["context"].fp, counts["context"].fn) == (2, 1, 0)
+
+
+def test_scored_heads_category_first(v2_scheme):
+    scores = score_words([example(TEXT, PRED, GOLD)], v2_scheme)
+    assert scored_heads(scores) == ["category", "context", "effect", "perturbing_action", "phenotype"]
+    # Other keys (entity scores, a nested subset) are not heads.
+    assert scored_heads({"ents_f": 0.5, "words_errors": {}, "words_x_p": 1.0, **scores}) == scored_heads(scores)
+    assert scored_heads({}) == []
 
 
 def test_micro_average_over_docs(v2_scheme):

@@ -15,11 +15,13 @@ token's emission gradient (the transition scores get the unweighted gradient, an
 reported is the unweighted NLL): a rare class pushes its emission scores up harder without
 distorting the sequence model. The weights are computed at initialize and saved in `cfg`.
 
-Two decoding knobs trade precision for recall after training, both saved in `cfg`: `threshold`
+Three decoding knobs change what is found after training, all saved in `cfg`: `threshold`
 drops decoded entities with a confidence below it (fewer entities); `entity_bias` adds a
 constant to the score of every entity the decoder may choose, at its first tag (B- or U-), so
 each entity's odds are multiplied by exp(entity_bias) whatever its length: > 0 finds more
-entities, < 0 fewer. Confidences are computed under the same bias.
+entities, < 0 fewer; `length_bias` adds a constant at every later token of an entity (I-, L-),
+so an entity of n tokens has its odds multiplied by exp(length_bias * (n - 1)): > 0 longer
+entities, < 0 shorter. Confidences are computed under the same biases.
 
 Missing gold tags (no annotation, misaligned tokens, labels the component does not know) are
 masked: softmax ignores those tokens; the CRF maximises the likelihood of all sequences that
@@ -72,6 +74,7 @@ Decoded = Tuple[List[int], List[float]]
         "balance_classes": 0.0,
         "threshold": 0.0,
         "entity_bias": 0.0,
+        "length_bias": 0.0,
         "scorer": {"@scorers": "fgen.ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -85,13 +88,14 @@ def make_ner(
     balance_classes: float = 0.0,
     threshold: float = 0.0,
     entity_bias: float = 0.0,
+    length_bias: float = 0.0,
     scorer: Optional[Callable] = None,
 ) -> "FgenNER":
     """Create an FgenNER component (see FgenNER for the arguments)."""
     make_forked_children_safe()  # nlp.pipe(n_process=N) forks after torch may have run
     return FgenNER(
         nlp.vocab, model, name, use_crf=use_crf, tag_scheme=tag_scheme, balance_classes=balance_classes,
-        threshold=threshold, entity_bias=entity_bias, scorer=scorer,
+        threshold=threshold, entity_bias=entity_bias, length_bias=length_bias, scorer=scorer,
     )
 
 
@@ -109,6 +113,7 @@ class FgenNER(TrainablePipe):
         balance_classes: float = 0.0,
         threshold: float = 0.0,
         entity_bias: float = 0.0,
+        length_bias: float = 0.0,
         scorer: Optional[Callable] = ner_score,
     ) -> None:
         """
@@ -123,6 +128,8 @@ class FgenNER(TrainablePipe):
             decoded entity); tune it on dev with `spacy find-threshold MODEL DEV fgen_ner threshold ents_f`.
         entity_bias (float): added to each entity's score when decoding (> 0: more entities,
             higher recall; < 0: fewer; 0: the model as trained).
+        length_bias (float): added at each token of an entity after its first when decoding
+            (> 0: longer entities; < 0: shorter; 0: the model as trained).
         scorer (Optional[Callable]): the scoring method.
         """
         if tag_scheme not in SCHEME_PREFIXES:
@@ -138,7 +145,8 @@ class FgenNER(TrainablePipe):
         self.tag_scheme = tag_scheme
         self.balance_classes = balance_classes
         self.scorer = scorer
-        self.cfg: Dict[str, Any] = {"labels": [], "class_weights": {}, "threshold": threshold, "entity_bias": entity_bias}
+        self.cfg: Dict[str, Any] = {"labels": [], "class_weights": {}, "threshold": threshold, "entity_bias": entity_bias,
+                                    "length_bias": length_bias}
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -274,7 +282,7 @@ class FgenNER(TrainablePipe):
 
     def decode(self, scores: List[Floats2d]) -> List[Decoded]:
         """Decode emission scores (one (n_tokens, n_tags) array per doc, from the model) with
-        the current `entity_bias`. RETURNS (List[Tuple[List[int], List[float]]]): as `predict`."""
+        the current `entity_bias` and `length_bias`. RETURNS (List[Tuple[List[int], List[float]]]): as `predict`."""
         crf = get_torch_module(self.model).crf
         emissions, mask = self._padded(scores)
         emissions = emissions + self._entity_offsets(emissions)
@@ -292,9 +300,10 @@ class FgenNER(TrainablePipe):
 
     def _entity_offsets(self, emissions: torch.Tensor) -> torch.Tensor:
         """(n_tags,) added to the emissions when decoding: `entity_bias` on the tags that
-        begin an entity (B-, U-), 0 elsewhere."""
-        bias = float(self.cfg.get("entity_bias", 0.0))
-        offsets = [bias if split_tag(tag)[0] in ("B", "U") else 0.0 for tag in self.tags]
+        begin an entity (B-, U-), `length_bias` on those that go on with one (I-, L-), 0 on O."""
+        entity, length = float(self.cfg.get("entity_bias", 0.0)), float(self.cfg.get("length_bias", 0.0))
+        by_prefix = {"B": entity, "U": entity, "I": length, "L": length}
+        offsets = [by_prefix.get(split_tag(tag)[0], 0.0) for tag in self.tags]
         return torch.tensor(offsets, dtype=emissions.dtype, device=emissions.device)
 
     def set_annotations(self, docs: Iterable[Doc], decoded: List[Decoded]) -> None:

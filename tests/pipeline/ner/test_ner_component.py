@@ -137,6 +137,34 @@ def test_entity_bias_trades_precision_for_recall(config, trained_crf, tmp_path):
         ner.cfg["entity_bias"] = 0.0
 
 
+
+@pytest.mark.parametrize("config", [{"use_crf": True}, {"use_crf": False}, {"use_crf": True, "tag_scheme": "BIO"}],
+                         ids=["crf", "softmax", "crf-bio"])
+def test_length_bias_lengthens_or_shortens_entities(config, trained_crf, tmp_path):
+    nlp, _ = trained_crf if config == {"use_crf": True} else train(config)
+    ner = nlp.get_pipe("fgen_ner")
+    text = "ATG12 knockdown in HeLa cells inhibits autophagy."
+    as_trained = ents(nlp(text))
+    assert ner.cfg["length_bias"] == 0.0 and any(end - start > 1 for start, end in
+                                                  ((e.start, e.end) for e in nlp(text).ents))
+    try:
+        ner.cfg["length_bias"] = -50.0
+        doc = nlp(text)
+        assert doc.ents and all(len(e) == 1 for e in doc.ents)
+        ner.cfg["length_bias"] = 50.0
+        doc = nlp(text)
+        # one entity over the whole doc has the most tokens after a first one
+        assert [(e.start, e.end) for e in doc.ents] == [(0, len(doc))]
+        assert all(0.0 <= e._.confidence <= 1.0 + 1e-6 for e in doc.ents)
+        ner.cfg["length_bias"] = 0.0
+        assert ents(nlp(text)) == as_trained
+        ner.cfg["length_bias"] = 0.25
+        nlp.to_disk(tmp_path / "pipeline")
+        assert spacy.load(tmp_path / "pipeline").get_pipe("fgen_ner").cfg["length_bias"] == 0.25
+    finally:
+        ner.cfg["length_bias"] = 0.0
+
+
 def test_spacy_find_threshold_tunes_it(trained_crf, tmp_path):
     from spacy.cli.find_threshold import find_threshold
     from spacy.tokens import DocBin

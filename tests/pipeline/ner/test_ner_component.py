@@ -112,57 +112,56 @@ def test_threshold_leaves_out_less_confident_entities(trained_crf, tmp_path):
         FgenNER(nlp.vocab, ner.model, threshold=1.5)
 
 
+def _no_entities(doc: Doc) -> bool:
+    return not doc.ents
+
+
+def _each_token_an_entity(doc: Doc) -> bool:
+    # every token an entity of its own (U-, or B- under BIO), each counted
+    return [(e.start, e.end) for e in doc.ents] == [(i, i + 1) for i in range(len(doc))]
+
+
+def _single_token_entities(doc: Doc) -> bool:
+    return bool(doc.ents) and all(len(e) == 1 for e in doc.ents)
+
+
+def _one_entity_over_the_doc(doc: Doc) -> bool:
+    # the most tokens after an entity's first one
+    return [(e.start, e.end) for e in doc.ents] == [(0, len(doc))]
+
+
+# knob -> what a very negative and a very positive value of it must decode
+DECODING_BIASES = {
+    "entity_bias": (_no_entities, _each_token_an_entity),
+    "length_bias": (_single_token_entities, _one_entity_over_the_doc),
+}
+
+
+@pytest.mark.parametrize("knob", list(DECODING_BIASES))
 @pytest.mark.parametrize("config", [{"use_crf": True}, {"use_crf": False}, {"use_crf": True, "tag_scheme": "BIO"}],
                          ids=["crf", "softmax", "crf-bio"])
-def test_entity_bias_trades_precision_for_recall(config, trained_crf, tmp_path):
+def test_decoding_biases(knob, config, trained_crf, tmp_path):
     nlp, _ = trained_crf if config == {"use_crf": True} else train(config)
     ner = nlp.get_pipe("fgen_ner")
     text = "ATG12 knockdown in HeLa cells inhibits autophagy."
     as_trained = ents(nlp(text))
-    assert ner.cfg["entity_bias"] == 0.0 and as_trained
+    # a longer entity among them, so that both knobs have something to change
+    assert ner.cfg[knob] == 0.0 and any(len(e) > 1 for e in nlp(text).ents)
+    very_negative, very_positive = DECODING_BIASES[knob]
     try:
-        ner.cfg["entity_bias"] = -50.0
-        assert ents(nlp(text)) == []
-        ner.cfg["entity_bias"] = 50.0
+        ner.cfg[knob] = -50.0
+        assert very_negative(nlp(text))
+        ner.cfg[knob] = 50.0
         doc = nlp(text)
-        # every token is then an entity of its own (U-, or B- under BIO) and each counts
-        assert [(e.start, e.end) for e in doc.ents] == [(i, i + 1) for i in range(len(doc))]
+        assert very_positive(doc)
         assert all(0.0 <= e._.confidence <= 1.0 + 1e-6 for e in doc.ents)
-        ner.cfg["entity_bias"] = 0.0
+        ner.cfg[knob] = 0.0
         assert ents(nlp(text)) == as_trained
-        ner.cfg["entity_bias"] = 1.5
+        ner.cfg[knob] = 1.5
         nlp.to_disk(tmp_path / "pipeline")
-        assert spacy.load(tmp_path / "pipeline").get_pipe("fgen_ner").cfg["entity_bias"] == 1.5
+        assert spacy.load(tmp_path / "pipeline").get_pipe("fgen_ner").cfg[knob] == 1.5
     finally:
-        ner.cfg["entity_bias"] = 0.0
-
-
-
-@pytest.mark.parametrize("config", [{"use_crf": True}, {"use_crf": False}, {"use_crf": True, "tag_scheme": "BIO"}],
-                         ids=["crf", "softmax", "crf-bio"])
-def test_length_bias_lengthens_or_shortens_entities(config, trained_crf, tmp_path):
-    nlp, _ = trained_crf if config == {"use_crf": True} else train(config)
-    ner = nlp.get_pipe("fgen_ner")
-    text = "ATG12 knockdown in HeLa cells inhibits autophagy."
-    as_trained = ents(nlp(text))
-    assert ner.cfg["length_bias"] == 0.0 and any(end - start > 1 for start, end in
-                                                  ((e.start, e.end) for e in nlp(text).ents))
-    try:
-        ner.cfg["length_bias"] = -50.0
-        doc = nlp(text)
-        assert doc.ents and all(len(e) == 1 for e in doc.ents)
-        ner.cfg["length_bias"] = 50.0
-        doc = nlp(text)
-        # one entity over the whole doc has the most tokens after a first one
-        assert [(e.start, e.end) for e in doc.ents] == [(0, len(doc))]
-        assert all(0.0 <= e._.confidence <= 1.0 + 1e-6 for e in doc.ents)
-        ner.cfg["length_bias"] = 0.0
-        assert ents(nlp(text)) == as_trained
-        ner.cfg["length_bias"] = 0.25
-        nlp.to_disk(tmp_path / "pipeline")
-        assert spacy.load(tmp_path / "pipeline").get_pipe("fgen_ner").cfg["length_bias"] == 0.25
-    finally:
-        ner.cfg["length_bias"] = 0.0
+        ner.cfg[knob] = 0.0
 
 
 def test_spacy_find_threshold_tunes_it(trained_crf, tmp_path):

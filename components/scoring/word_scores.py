@@ -198,7 +198,7 @@ def scored_heads(scores: Mapping[str, Any]) -> List[str]:
     first, then the others alphabetically.
 
     scores (Mapping[str, Any]): a `score_words` result, or a dict that contains one.
-    RETURNS (List[str]): e.g. ["category", "perturbing_action", ...].
+    RETURNS (List[str]): e.g. ["category", "context", "effect", ...].
     """
     heads = [k[len("words_"):-len("_f")] for k in scores if k.startswith("words_") and k.endswith("_f")]
     return sorted(set(heads), key=lambda head: (head != CATEGORY_HEAD, head))

@@ -282,7 +282,8 @@ class FgenNER(TrainablePipe):
 
     def decode(self, scores: List[Floats2d]) -> List[Decoded]:
         """Decode emission scores (one (n_tokens, n_tags) array per doc, from the model) with
-        the current `entity_bias` and `length_bias`. RETURNS (List[Tuple[List[int], List[float]]]): as `predict`."""
+        the current `entity_bias` and `length_bias`.
+        RETURNS (List[Tuple[List[int], List[float]]]): as `predict`."""
         crf = get_torch_module(self.model).crf
         emissions, mask = self._padded(scores)
         emissions = emissions + self._entity_offsets(emissions)

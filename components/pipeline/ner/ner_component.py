@@ -286,7 +286,7 @@ class FgenNER(TrainablePipe):
         RETURNS (List[Tuple[List[int], List[float]]]): as `predict`."""
         crf = get_torch_module(self.model).crf
         emissions, mask = self._padded(scores)
-        emissions = emissions + self._entity_offsets(emissions)
+        emissions = emissions + self._decoding_offsets(emissions)
         with torch.no_grad(), small_op_threads(emissions.device):
             if self.use_crf:
                 probs = crf.marginals(emissions, mask)
@@ -299,7 +299,7 @@ class FgenNER(TrainablePipe):
         probs = probs.cpu().numpy()
         return [(path, [float(probs[b, t, k]) for t, k in enumerate(path)]) for b, path in enumerate(paths)]
 
-    def _entity_offsets(self, emissions: torch.Tensor) -> torch.Tensor:
+    def _decoding_offsets(self, emissions: torch.Tensor) -> torch.Tensor:
         """(n_tags,) added to the emissions when decoding: `entity_bias` on the tags that
         begin an entity (B-, U-), `length_bias` on those that go on with one (I-, L-), 0 on O."""
         entity, length = float(self.cfg.get("entity_bias", 0.0)), float(self.cfg.get("length_bias", 0.0))

@@ -28,7 +28,6 @@ from typing import Callable, Dict, List, Optional, Sequence, Set, Union
 import numpy
 import spacy
 from spacy.language import Language
-from spacy.attrs import IDX
 from spacy.tokens import Doc
 from thinc.api import Model, torch2xp
 from thinc.types import Floats2d, Floats3d
@@ -36,6 +35,7 @@ from thinc.types import Floats2d, Floats3d
 from fgen.pipeline.layers.encoder_fine_tuning import pooled_layers_with_grad
 from fgen.pipeline.layers.encoder_windows import pooled_windows
 from fgen.pipeline.layers.encoders import create_transformer_model
+from fgen.pipeline.layers.shared_features import any_readers, doc_key, is_read, publish
 from fgen.util.atomic import write_bytes_atomic
 
 COMBINATIONS = ("concat", "mean", "weighted")
@@ -133,6 +133,10 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
         outputs, backprop_combine = mix_layers(model, layers, fine_tuned)
     else:
         outputs, backprop_combine = combine_layers(model, layers, fine_tuned)
+    if any_readers():  # an ensemble's members read these features (shared_features.py)
+        signature = feature_signature(model)
+        if is_read(signature):
+            publish(signature, model, docs, outputs)
 
     def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
         d_layers = backprop_combine(d_outputs)
@@ -227,12 +231,6 @@ def pooled_layers(model: Model, docs: List[Doc]) -> List[Floats2d]:
     return [model.ops.asarray2f(torch2xp(doc)) if doc.shape[0] else model.ops.alloc2f(0, width) for doc in pooled]
 
 
-def doc_key(doc: Doc) -> str:
-    """The cache key of a doc: its text and where its tokens start."""
-    boundaries = ",".join(map(str, doc.to_array(IDX).tolist())) if len(doc) else ""
-    return hashlib.blake2b(f"{doc.text}\x00{boundaries}".encode("utf8"), digest_size=16).hexdigest()
-
-
 class FeatureCache:
     """Per-doc features in memory and, with a `directory`, as `.npy` files under it."""
 
@@ -271,7 +269,23 @@ def encoder_fingerprint(model: Model) -> str:
     windows = _span_getter_settings(model.layers[0].attrs["get_spans"])
     digest.update(repr((model.attrs["name"], chosen_layers(model), windows)).encode("utf8"))
     for tensor in list(torch_module(model.layers[0]).state_dict().values())[:4]:
-        digest.update(tensor.detach().cpu().numpy().tobytes()[:65536])
+        # The first 64 KiB of each, sliced before copying (the word embeddings are large).
+        head = tensor.detach().reshape(-1)[: 65536 // tensor.element_size()]
+        digest.update(head.cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def feature_signature(model: Model) -> str:
+    """What an `fgen.encoder_features.v1` layer outputs: its encoder's fingerprint, the
+    combination of the layers and, for "weighted", the learned weights. Layers with the same
+    signature give the same features, so one can compute them for the others
+    (`fgen.shared_encoder_features.v1`).
+    """
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(f"{encoder_fingerprint(model)}:{model.attrs['combine']}".encode("utf8"))
+    for name in ("layer_weights", "scale"):
+        if model.has_param(name):
+            digest.update(model.ops.to_numpy(model.get_param(name)).tobytes())
     return digest.hexdigest()
 
 

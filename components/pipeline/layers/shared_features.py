@@ -1,0 +1,99 @@
+"""Encoder features computed once per doc and read by several models: `fgen.shared_encoder_features.v1`.
+
+An ensemble of taggers on the same frozen encoder (`fgen.ner_ensemble.v1`) needs the encoder's
+features in every member, but running the encoder once per member would make annotation N times
+slower (the encoder is most of a pipeline's inference time: docs/benchmarks.md). So the
+`fgen.encoder_features.v1` layer of the shared `tok2vec` *publishes* the features it computes,
+and each further member reads them through `fgen.shared_encoder_features.v1`, a layer without
+weights that stores no encoder.
+
+Features are matched by a *signature* (the encoder's name, weights, pooled layers, windows and
+layer combination: `encoder_features.feature_signature`) and by each doc's text and token
+boundaries. A publisher keeps the features of its last two calls, and only while a reader of
+that signature exists in the process; a reader that finds a doc missing (e.g. components run
+with different batch sizes) asks the publisher to compute it.
+"""
+import hashlib
+from collections import deque
+from typing import Callable, Deque, Dict, List, Optional, Set
+
+import spacy
+from spacy.attrs import IDX
+from spacy.tokens import Doc
+from thinc.api import Model
+from thinc.types import Floats2d
+
+# How many calls of a publisher are kept: the batch a downstream component sees may straddle two.
+KEPT_CALLS = 2
+# Signatures some reader in this process reads; publishers publish only these.
+_READ: Set[str] = set()
+# Per signature: the last calls' features by doc key, newest last.
+_PUBLISHED: Dict[str, Deque[Dict[str, Floats2d]]] = {}
+# Per signature: the layer that computed them last, to compute docs a reader finds missing (a
+# strong reference: thinc models take no weak ones; it is replaced by the next publisher).
+_PUBLISHERS: Dict[str, Model] = {}
+
+
+def doc_key(doc: Doc) -> str:
+    """The key of a doc's features: its text and where its tokens start."""
+    boundaries = ",".join(map(str, doc.to_array(IDX).tolist())) if len(doc) else ""
+    return hashlib.blake2b(f"{doc.text}\x00{boundaries}".encode("utf8"), digest_size=16).hexdigest()
+
+
+def is_read(signature: str) -> bool:
+    """Whether a `fgen.shared_encoder_features.v1` layer reads features of this signature."""
+    return signature in _READ
+
+
+def any_readers() -> bool:
+    """Whether any reader exists in this process (publishers skip all work otherwise)."""
+    return bool(_READ)
+
+
+def publish(signature: str, publisher: Model, docs: List[Doc], features: List[Floats2d]) -> None:
+    """Keep the features `publisher` (an `fgen.encoder_features.v1` layer) computed for `docs`."""
+    calls = _PUBLISHED.setdefault(signature, deque(maxlen=KEPT_CALLS))
+    calls.append({doc_key(doc): doc_features for doc, doc_features in zip(docs, features)})
+    _PUBLISHERS[signature] = publisher
+
+
+def published_features(signature: str, docs: List[Doc]) -> List[Floats2d]:
+    """The features published for `docs` under `signature`; the publisher computes those it
+    no longer keeps.
+
+    RAISES (ValueError): when some are missing and no publisher of that signature is alive.
+    """
+    calls = list(_PUBLISHED.get(signature, ()))
+    keys = [doc_key(doc) for doc in docs]
+    found: List[Optional[Floats2d]] = [next((call[key] for call in reversed(calls) if key in call), None) for key in keys]
+    missing = [i for i, features in enumerate(found) if features is None]
+    if missing:
+        publisher = _PUBLISHERS.get(signature)
+        if publisher is None:
+            raise ValueError(
+                "fgen.shared_encoder_features.v1: no encoder features for these docs. They come from the "
+                "pipeline's fgen.encoder_features.v1 layer with the same encoder and layers (in the `tok2vec` "
+                "component): run that component first, in the same process (nlp.pipe and nlp() do)."
+            )
+        for i, features in zip(missing, publisher.predict([docs[i] for i in missing])):
+            found[i] = features
+    return found  # type: ignore[return-value]
+
+
+@spacy.registry.architectures("fgen.shared_encoder_features.v1")
+def build_shared_encoder_features(signature: str, width: int) -> Model[List[Doc], List[Floats2d]]:
+    """Read the encoder features another `fgen.encoder_features.v1` layer computed for the same docs.
+
+    signature (str): which features: `fgen.pipeline.layers.encoder_features.feature_signature` of
+        the layer that computes them (set when an ensemble is assembled).
+    width (int): their width (that layer's nO).
+    RETURNS (Model[List[Doc], List[Floats2d]]): one (n_tokens, width) array per doc; no weights,
+        no gradient (the features are frozen).
+    """
+    _READ.add(signature)
+    return Model("shared_encoder_features", _forward, dims={"nO": width}, attrs={"signature": signature})
+
+
+def _forward(model: Model, docs: List[Doc], is_train: bool) -> "tuple[List[Floats2d], Callable]":
+    features = [model.ops.asarray2f(doc_features) for doc_features in published_features(model.attrs["signature"], docs)]
+    return features, lambda d_features: []

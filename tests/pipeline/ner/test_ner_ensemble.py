@@ -1,0 +1,151 @@
+"""fgen.ner_ensemble.v1 (averaged taggers, one CRF), pipelines assembled into one with
+fgen.shared_encoder_features.v1, and scripts/assemble_ensemble.py."""
+import numpy
+import pytest
+import spacy
+import torch
+from spacy.training import Example
+from thinc.api import fix_random_seed
+
+import fgen  # noqa: F401  registers span._.confidence
+from fgen.pipeline.layers import encoder_features, shared_features
+from fgen.pipeline.layers.encoder_features import create_cache_callback, disable_cache, feature_models
+from fgen.pipeline.ner.ensemble_assembly import assemble_ner_ensemble
+from fgen.pipeline.ner.ner_ensemble import ensemble_members
+from fgen.pipeline.ner.ner_model import get_torch_module
+
+from ...conftest import run_script, tiny_tok2vec
+from ..layers.test_encoder_features import TRAIN_DATA, make_nlp, tiny_bert  # noqa: F401  (a fixture)
+
+TEXTS = [text for text, _ in TRAIN_DATA]
+
+
+def tagger(tok2vec: dict) -> dict:
+    return {"@architectures": "fgen.ner_tagger.v1", "hidden_width": 0, "tok2vec": tok2vec}
+
+
+def entities(docs):
+    return [[(e.start_char, e.end_char, e.label_, e._.confidence) for e in doc.ents] for doc in docs]
+
+
+def examples_for(nlp):
+    return [Example.from_dict(nlp.make_doc(text), {"entities": ents}) for text, ents in TRAIN_DATA]
+
+
+def train_features_pipeline(encoder, seed: int, steps: int = 40) -> spacy.Language:
+    """tok2vec on the tiny BERT's frozen features + fgen_ner, trained with the feature cache on."""
+    fix_random_seed(seed)
+    nlp = make_nlp(encoder, with_ner=True)
+    examples = examples_for(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    callback = create_cache_callback(None)
+    for step in range(steps):
+        callback(nlp, {"step": step})
+        nlp.update(examples, sgd=optimizer)
+    for model in feature_models(nlp):
+        disable_cache(model)
+    return nlp
+
+
+def emissions(nlp, texts=TEXTS):
+    docs = [nlp.make_doc(text) for text in texts]
+    nlp.get_pipe("tok2vec").set_annotations(docs, nlp.get_pipe("tok2vec").predict(docs))
+    return nlp.get_pipe("fgen_ner").model.predict(docs)
+
+
+@pytest.fixture(scope="module")
+def members(tiny_bert):  # noqa: F811
+    """Two pipelines of other seeds, their emissions and CRFs (before assembly takes them apart),
+    and their ensemble."""
+    pipelines = [train_features_pipeline(tiny_bert, seed) for seed in (0, 1)]
+    scores = [emissions(nlp) for nlp in pipelines]
+    crfs = [get_torch_module(nlp.get_pipe("fgen_ner").model).crf.transitions.detach().clone() for nlp in pipelines]
+    return {"scores": scores, "crfs": crfs, "ensemble": assemble_ner_ensemble(pipelines, entity_bias=0.5)}
+
+
+def test_joint_training_overfits_and_round_trips(tmp_path):
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    model = {"@architectures": "fgen.ner_ensemble.v1", "*": {"a": tagger(tiny_tok2vec(500)), "b": tagger(tiny_tok2vec(400))}}
+    nlp.add_pipe("fgen_ner", config={"model": model})
+    examples = examples_for(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(40):
+        nlp.update(examples, sgd=optimizer)
+    docs = list(nlp.pipe(TEXTS))
+    assert [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in docs] == [ents for _, ents in TRAIN_DATA]
+    nlp.to_disk(tmp_path / "model")
+    assert entities(spacy.load(tmp_path / "model").pipe(TEXTS)) == entities(docs)
+
+
+def test_emissions_are_the_members_mean_and_the_crf_their_mean(members):
+    nlp = members["ensemble"]
+    mean = [(a + b) / 2 for a, b in zip(*members["scores"])]
+    for got, expected in zip(emissions(nlp), mean):
+        numpy.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    crf = get_torch_module(nlp.get_pipe("fgen_ner").model).crf
+    torch.testing.assert_close(crf.transitions, (members["crfs"][0] + members["crfs"][1]) / 2)
+    assert nlp.get_pipe("fgen_ner").cfg["entity_bias"] == 0.5
+
+
+def test_the_encoder_runs_once_per_doc(members, monkeypatch):
+    calls = []
+    original = encoder_features.pooled_windows
+    monkeypatch.setattr(encoder_features, "pooled_windows", lambda model, docs, layers: calls.append(len(docs)) or original(model, docs, layers))
+    nlp = members["ensemble"]
+    assert len(feature_models(nlp)) == 1  # one encoder stored, in the shared tok2vec
+    list(nlp.pipe(TEXTS, batch_size=2))
+    assert sum(calls) == len(TEXTS)
+
+
+def test_round_trip_and_batching_give_the_same_entities(members, tmp_path):
+    nlp = members["ensemble"]
+    expected = entities(nlp.pipe(TEXTS))
+    nlp.to_disk(tmp_path / "ensemble")
+    loaded = spacy.load(tmp_path / "ensemble")
+    assert entities(loaded.pipe(TEXTS)) == expected
+    assert len(ensemble_members(loaded.get_pipe("fgen_ner").model)) == 2
+    # fgen_ner in larger batches than tok2vec: features the publisher no longer keeps are recomputed
+    # (other batches pad differently: the same entities, confidences equal up to rounding)
+    rebatched = entities(loaded.pipe(TEXTS, batch_size=1, component_cfg={"fgen_ner": {"batch_size": 3}}))
+    assert [[ent[:3] for ent in doc] for doc in rebatched] == [[ent[:3] for ent in doc] for doc in expected]
+    assert [ent[3] for doc in rebatched for ent in doc] == pytest.approx([ent[3] for doc in expected for ent in doc], abs=1e-2)
+    assert entities(loaded.pipe(["", *TEXTS])) == [[], *expected]
+
+
+def test_without_the_shared_encoder_it_says_what_is_missing(members, monkeypatch):
+    monkeypatch.setattr(shared_features, "_PUBLISHED", {})
+    monkeypatch.setattr(shared_features, "_PUBLISHERS", {})
+    nlp = members["ensemble"]
+    with pytest.raises(ValueError, match="run that component first"):
+        nlp.get_pipe("fgen_ner").model.predict([nlp.make_doc(TEXTS[0])])
+
+
+def test_members_must_share_labels_and_encoder(tiny_bert):  # noqa: F811
+    first = train_features_pipeline(tiny_bert, 0, steps=1)
+    other_layers = make_nlp(tiny_bert, with_ner=True, layers=(-1,))
+    other_layers.initialize(lambda: examples_for(other_layers))
+    with pytest.raises(ValueError, match="another encoder"):
+        assemble_ner_ensemble([first, other_layers])
+    other_labels = make_nlp(tiny_bert, with_ner=True)
+    cells = [Example.from_dict(other_labels.make_doc(text), {"entities": [(a, b, "CELL") for a, b, _ in ents]})
+             for text, ents in TRAIN_DATA]
+    other_labels.initialize(lambda: cells)
+    with pytest.raises(ValueError, match="other labels"):
+        assemble_ner_ensemble([first, other_labels])
+    with pytest.raises(ValueError, match="at least two"):
+        assemble_ner_ensemble([first])
+
+
+def test_script_writes_a_loadable_ensemble_or_fails_clearly(tiny_bert, tmp_path):  # noqa: F811
+    for seed in (0, 1):
+        train_features_pipeline(tiny_bert, seed, steps=2).to_disk(tmp_path / f"m{seed}")
+    result = run_script("assemble_ensemble", tmp_path / "m0", tmp_path / "m1", "--output", tmp_path / "ens", "--entity-bias", "1.5")
+    assert result.returncode == 0, result.stderr
+    loaded = spacy.load(tmp_path / "ens")
+    assert loaded.get_pipe("fgen_ner").cfg["entity_bias"] == 1.5
+    blank = spacy.blank("en")
+    blank.to_disk(tmp_path / "blank")
+    failed = run_script("assemble_ensemble", tmp_path / "m0", tmp_path / "blank", "--output", tmp_path / "bad")
+    assert failed.returncode == 1 and "has no component 'tok2vec'" in failed.stdout
+    assert not (tmp_path / "bad").exists()

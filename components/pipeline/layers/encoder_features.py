@@ -35,7 +35,7 @@ from thinc.types import Floats2d, Floats3d
 from fgen.pipeline.layers.encoder_fine_tuning import pooled_layers_with_grad
 from fgen.pipeline.layers.encoder_windows import pooled_windows
 from fgen.pipeline.layers.encoders import create_transformer_model
-from fgen.pipeline.layers.shared_features import any_readers, doc_key, is_read, publish
+from fgen.pipeline.layers.shared_features import doc_key, is_read, publish
 from fgen.util.atomic import write_bytes_atomic
 
 COMBINATIONS = ("concat", "mean", "weighted")
@@ -133,10 +133,9 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
         outputs, backprop_combine = mix_layers(model, layers, fine_tuned)
     else:
         outputs, backprop_combine = combine_layers(model, layers, fine_tuned)
-    if any_readers():  # an ensemble's members read these features (shared_features.py)
-        signature = feature_signature(model)
-        if is_read(signature):
-            publish(signature, model, docs, outputs)
+    shared_as = model.attrs.get("shared_as")  # set when an ensemble's members read these features
+    if shared_as and is_read(shared_as):
+        publish(shared_as, model, docs, outputs)
 
     def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
         d_layers = backprop_combine(d_outputs)
@@ -278,8 +277,8 @@ def encoder_fingerprint(model: Model) -> str:
 def feature_signature(model: Model) -> str:
     """What an `fgen.encoder_features.v1` layer outputs: its encoder's fingerprint, the
     combination of the layers and, for "weighted", the learned weights. Layers with the same
-    signature give the same features, so one can compute them for the others
-    (`fgen.shared_encoder_features.v1`).
+    signature give the same features, so one can compute them for the others: an ensemble's
+    members (`fgen.shared_encoder_features.v1`).
     """
     digest = hashlib.blake2b(digest_size=8)
     digest.update(f"{encoder_fingerprint(model)}:{model.attrs['combine']}".encode("utf8"))

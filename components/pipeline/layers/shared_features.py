@@ -7,10 +7,12 @@ slower (the encoder is most of a pipeline's inference time: docs/benchmarks.md).
 and each further member reads them through `fgen.shared_encoder_features.v1`, a layer without
 weights that stores no encoder.
 
-Features are matched by a *signature* (the encoder's name, weights, pooled layers, windows and
-layer combination: `encoder_features.feature_signature`) and by each doc's text and token
-boundaries. A publisher keeps the features of its last two calls, and only while a reader of
-that signature exists in the process; a reader that finds a doc missing (e.g. components run
+Features are matched by a *name* and by each doc's text and token boundaries. The name is given
+when an ensemble is assembled (the signature of the encoder, layers and combination that all
+members were trained on: `encoder_features.feature_signature`), stored in the publishing layer's
+attrs (`shared_as`) and in each reader's config, so it survives saving, loading and fine-tuning
+the encoder afterwards. A publisher keeps the features of its last two calls, and only while a
+reader of its name exists in the process; a reader that finds a doc missing (e.g. components run
 with different batch sizes) asks the publisher to compute it.
 """
 import hashlib
@@ -25,11 +27,11 @@ from thinc.types import Floats2d
 
 # How many calls of a publisher are kept: the batch a downstream component sees may straddle two.
 KEPT_CALLS = 2
-# Signatures some reader in this process reads; publishers publish only these.
+# Names some reader in this process reads; publishers publish only these.
 _READ: Set[str] = set()
-# Per signature: the last calls' features by doc key, newest last.
+# Per name: the last calls' features by doc key, newest last.
 _PUBLISHED: Dict[str, Deque[Dict[str, Floats2d]]] = {}
-# Per signature: the layer that computed them last, to compute docs a reader finds missing (a
+# Per name: the layer that computed them last, to compute docs a reader finds missing (a
 # strong reference: thinc models take no weak ones; it is replaced by the next publisher).
 _PUBLISHERS: Dict[str, Model] = {}
 
@@ -40,35 +42,30 @@ def doc_key(doc: Doc) -> str:
     return hashlib.blake2b(f"{doc.text}\x00{boundaries}".encode("utf8"), digest_size=16).hexdigest()
 
 
-def is_read(signature: str) -> bool:
-    """Whether a `fgen.shared_encoder_features.v1` layer reads features of this signature."""
-    return signature in _READ
+def is_read(shared_as: str) -> bool:
+    """Whether a `fgen.shared_encoder_features.v1` layer reads features published under this name."""
+    return shared_as in _READ
 
 
-def any_readers() -> bool:
-    """Whether any reader exists in this process (publishers skip all work otherwise)."""
-    return bool(_READ)
-
-
-def publish(signature: str, publisher: Model, docs: List[Doc], features: List[Floats2d]) -> None:
+def publish(shared_as: str, publisher: Model, docs: List[Doc], features: List[Floats2d]) -> None:
     """Keep the features `publisher` (an `fgen.encoder_features.v1` layer) computed for `docs`."""
-    calls = _PUBLISHED.setdefault(signature, deque(maxlen=KEPT_CALLS))
+    calls = _PUBLISHED.setdefault(shared_as, deque(maxlen=KEPT_CALLS))
     calls.append({doc_key(doc): doc_features for doc, doc_features in zip(docs, features)})
-    _PUBLISHERS[signature] = publisher
+    _PUBLISHERS[shared_as] = publisher
 
 
-def published_features(signature: str, docs: List[Doc]) -> List[Floats2d]:
-    """The features published for `docs` under `signature`; the publisher computes those it
+def published_features(shared_as: str, docs: List[Doc]) -> List[Floats2d]:
+    """The features published for `docs` under `shared_as`; the publisher computes those it
     no longer keeps.
 
-    RAISES (ValueError): when some are missing and no publisher of that signature is alive.
+    RAISES (ValueError): when some are missing and no publisher of that name is alive.
     """
-    calls = list(_PUBLISHED.get(signature, ()))
+    calls = list(_PUBLISHED.get(shared_as, ()))
     keys = [doc_key(doc) for doc in docs]
     found: List[Optional[Floats2d]] = [next((call[key] for call in reversed(calls) if key in call), None) for key in keys]
     missing = [i for i, features in enumerate(found) if features is None]
     if missing:
-        publisher = _PUBLISHERS.get(signature)
+        publisher = _PUBLISHERS.get(shared_as)
         if publisher is None:
             raise ValueError(
                 "fgen.shared_encoder_features.v1: no encoder features for these docs. They come from the "
@@ -81,19 +78,19 @@ def published_features(signature: str, docs: List[Doc]) -> List[Floats2d]:
 
 
 @spacy.registry.architectures("fgen.shared_encoder_features.v1")
-def build_shared_encoder_features(signature: str, width: int) -> Model[List[Doc], List[Floats2d]]:
+def build_shared_encoder_features(shared_as: str, width: int) -> Model[List[Doc], List[Floats2d]]:
     """Read the encoder features another `fgen.encoder_features.v1` layer computed for the same docs.
 
-    signature (str): which features: `fgen.pipeline.layers.encoder_features.feature_signature` of
-        the layer that computes them (set when an ensemble is assembled).
+    shared_as (str): the name the features are published under: the `shared_as` attr of the
+        `fgen.encoder_features.v1` layer that computes them (both set when an ensemble is assembled).
     width (int): their width (that layer's nO).
     RETURNS (Model[List[Doc], List[Floats2d]]): one (n_tokens, width) array per doc; no weights,
-        no gradient (the features are frozen).
+        and no gradient to the encoder (a fine-tuned encoder learns from the pipeline's tok2vec).
     """
-    _READ.add(signature)
-    return Model("shared_encoder_features", _forward, dims={"nO": width}, attrs={"signature": signature})
+    _READ.add(shared_as)
+    return Model("shared_encoder_features", _forward, dims={"nO": width}, attrs={"shared_as": shared_as})
 
 
 def _forward(model: Model, docs: List[Doc], is_train: bool) -> "tuple[List[Floats2d], Callable]":
-    features = [model.ops.asarray2f(doc_features) for doc_features in published_features(model.attrs["signature"], docs)]
+    features = [model.ops.asarray2f(doc_features) for doc_features in published_features(model.attrs["shared_as"], docs)]
     return features, lambda d_features: []

@@ -50,6 +50,7 @@ def assemble_ner_ensemble(
     for name in first.component_names:
         if name != ner:
             nlp.get_pipe(name).from_bytes(first.get_pipe(name).to_bytes())
+    features_node(nlp.get_pipe(tok2vec).model).attrs["shared_as"] = signature  # the members read them
     nlp.meta.update({key: value for key, value in first.meta.items() if key not in ("components", "pipeline", "disabled")})
     ensemble = nlp.get_pipe(ner)
     ensemble.cfg = copy.deepcopy(first.get_pipe(ner).cfg)
@@ -99,7 +100,7 @@ def _ensemble_config(pipelines: Sequence[Language], tok2vec: str, ner: str, sign
         member_config = pipeline.config.interpolate()
         tagger = copy.deepcopy(member_config["components"][ner]["model"])
         tagger["tok2vec"] = copy.deepcopy(member_config["components"][tok2vec]["model"])
-        tagger["tok2vec"] = _with_shared_features(tagger["tok2vec"], {"@architectures": SHARED_FEATURES, "signature": signature, "width": width})
+        tagger["tok2vec"] = _with_shared_features(tagger["tok2vec"], {"@architectures": SHARED_FEATURES, "shared_as": signature, "width": width})
         members[f"member{i}"] = tagger
     config["components"][ner]["model"] = {"@architectures": "fgen.ner_ensemble.v1", "nO": None, "*": members}
     return config

@@ -9,7 +9,9 @@ from thinc.api import fix_random_seed
 
 import fgen  # noqa: F401  registers span._.confidence
 from fgen.pipeline.layers import encoder_features, shared_features
-from fgen.pipeline.layers.encoder_features import create_cache_callback, disable_cache, feature_models
+from fgen.pipeline.layers.encoder_features import (
+    create_cache_callback, create_fine_tune_callback, disable_cache, disable_fine_tuning, feature_models,
+)
 from fgen.pipeline.ner.ensemble_assembly import assemble_ner_ensemble
 from fgen.pipeline.ner.ner_ensemble import ensemble_members
 from fgen.pipeline.ner.ner_model import get_torch_module
@@ -149,3 +151,24 @@ def test_script_writes_a_loadable_ensemble_or_fails_clearly(tiny_bert, tmp_path)
     failed = run_script("assemble_ensemble", tmp_path / "m0", tmp_path / "blank", "--output", tmp_path / "bad")
     assert failed.returncode == 1 and "has no component 'tok2vec'" in failed.stdout
     assert not (tmp_path / "bad").exists()
+
+
+def test_fine_tuning_the_shared_encoder_keeps_the_members_reading_it(tiny_bert, tmp_path):  # noqa: F811
+    pipelines = [train_features_pipeline(tiny_bert, seed, steps=5) for seed in (0, 1)]
+    nlp = assemble_ner_ensemble(pipelines)
+    examples = examples_for(nlp)
+    optimizer = nlp.resume_training()
+    fine_tune = create_fine_tune_callback()
+    for step in range(3):
+        fine_tune(nlp, {"step": step})
+        nlp.update(examples, sgd=optimizer)
+    (publisher,) = feature_models(nlp)
+    (reader, *_) = [node for node in nlp.get_pipe("fgen_ner").model.walk() if node.name == "shared_encoder_features"]
+    docs = [nlp.make_doc(text) for text in TEXTS]
+    live = publisher.predict(docs)  # the encoder's new weights
+    for got, expected in zip(reader.predict(docs), live):
+        numpy.testing.assert_array_equal(got, expected)
+    expected_ents = entities(nlp.pipe(TEXTS))
+    nlp.to_disk(tmp_path / "fine-tuned")
+    assert entities(spacy.load(tmp_path / "fine-tuned").pipe(TEXTS)) == expected_ents
+    disable_fine_tuning(publisher)

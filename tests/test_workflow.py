@@ -1,6 +1,6 @@
 """`spacy project run all` end to end: the real project.yml commands on a tiny corpus, in a copy of
 the project (so nothing of the real corpus/, training/ or packages/ is touched), then a rerun
-that skips every step, `all-finetune` on top of it (only the second stage runs), and an edit of
+that skips every step, `all-finetune` and `all-ensemble` on top of it (only their own steps run), and an edit of
 a component that reruns the steps using it.
 
 The deps of every command are also checked statically: its script, the fgen modules that script
@@ -105,6 +105,14 @@ def test_all_workflow_runs_and_reruns_nothing(tmp_path: Path):
         assert (project / output).exists(), output
     finetuned_dev = json.loads((project / "training/pipeline_features_finetune/metrics_dev.json").read_text())
     assert {"ents_f", "values_f", "links_f"} <= set(finetuned_dev["scores"])
+    # The ensemble on top of it: two more members, one pipeline of the three, its own wheel.
+    ensemble = run_all(project, corpus, target="all-ensemble")
+    assert skipped(ensemble.stdout) == steps, ensemble.stdout[-3000:]
+    for output in [f"{trained}_seed2/model-best/meta.json", f"{trained}_ensemble/model/meta.json",
+                   "packages/en_fgen_pipeline_ensemble-0.0.1-py3-none-any.whl"]:
+        assert (project / output).exists(), output
+    ensemble_dev = json.loads((project / f"{trained}_ensemble/metrics_dev.json").read_text())
+    assert {"ents_f", "values_f", "links_f"} <= set(ensemble_dev["scores"])
     # Decoding settings of the config reach both trained pipelines (stage 2 sources stage 1's).
     ner_config = load_config(project / "configs" / f"{pipeline}.cfg")["components"]["fgen_ner"]
     for model in (f"{trained}/model-best", "training/pipeline_features_finetune/model-best"):
@@ -212,8 +220,9 @@ def test_deps_name_the_code_and_the_files_each_command_reads():
     assert not problems, "project.yml, add to the commands' deps/outputs:\n" + json.dumps(problems, indent=1)
 
 
-def test_all_finetune_is_all_then_the_second_stage():
-    """weasel has no workflow that includes another: `all-finetune` repeats `all`'s steps, so
-    they must stay the same list (and `all-finetune` then adds only the second stage)."""
+def test_all_finetune_and_all_ensemble_are_all_then_their_steps():
+    """weasel has no workflow that includes another: `all-finetune` and `all-ensemble` repeat
+    `all`'s steps, so they must stay the same list (and then add only their own steps)."""
     workflows = load_project_config(REPO)["workflows"]
     assert workflows["all-finetune"] == workflows["all"] + ["finetune", "package-finetune"]
+    assert workflows["all-ensemble"] == workflows["all"] + ["train-members", "ensemble", "package-ensemble"]

@@ -1,7 +1,7 @@
 """`spacy project run all` end to end: the real project.yml commands on a tiny corpus, in a copy of
 the project (so nothing of the real corpus/, training/ or packages/ is touched), then a rerun
-that skips every step, `all-finetune` and `all-ensemble` on top of it (only their own steps run), and an edit of
-a component that reruns the steps using it.
+that skips every step, `all-finetune` and `all-ensemble` on top of it (only their own steps
+run), and an edit of a component that reruns the steps using it.
 
 The deps of every command are also checked statically: its script, the fgen modules that script
 imports (and, for commands that train or load a pipeline, the modules behind fgen's entry points),

@@ -35,7 +35,7 @@ from thinc.types import Floats2d, Floats3d
 from fgen.pipeline.layers.encoder_fine_tuning import pooled_layers_with_grad
 from fgen.pipeline.layers.encoder_windows import pooled_windows
 from fgen.pipeline.layers.encoders import create_transformer_model
-from fgen.pipeline.layers.shared_features import doc_key, is_read, publish
+from fgen.pipeline.layers.shared_features import doc_key, publish
 from fgen.util.atomic import write_bytes_atomic
 
 COMBINATIONS = ("concat", "mean", "weighted")
@@ -133,9 +133,8 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
         outputs, backprop_combine = mix_layers(model, layers, fine_tuned)
     else:
         outputs, backprop_combine = combine_layers(model, layers, fine_tuned)
-    shared_as = model.attrs.get("shared_as")  # set when an ensemble's members read these features
-    if shared_as and is_read(shared_as):
-        publish(shared_as, model, docs, outputs)
+    if model.attrs.get("shared_as"):  # set when an ensemble's members read these features
+        publish(model.attrs["shared_as"], model, docs, outputs)
 
     def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
         d_layers = backprop_combine(d_outputs)

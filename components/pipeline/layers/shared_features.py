@@ -27,7 +27,7 @@ from thinc.types import Floats2d
 
 # How many calls of a publisher are kept: the batch a downstream component sees may straddle two.
 KEPT_CALLS = 2
-# Names some reader in this process reads; publishers publish only these.
+# Names some reader in this process reads; publishers keep features for these only.
 _READ: Set[str] = set()
 # Per name: the last calls' features by doc key, newest last.
 _PUBLISHED: Dict[str, Deque[Dict[str, Floats2d]]] = {}
@@ -42,16 +42,13 @@ def doc_key(doc: Doc) -> str:
     return hashlib.blake2b(f"{doc.text}\x00{boundaries}".encode("utf8"), digest_size=16).hexdigest()
 
 
-def is_read(shared_as: str) -> bool:
-    """Whether a `fgen.shared_encoder_features.v1` layer reads features published under this name."""
-    return shared_as in _READ
-
-
 def publish(shared_as: str, publisher: Model, docs: List[Doc], features: List[Floats2d]) -> None:
-    """Keep the features `publisher` (an `fgen.encoder_features.v1` layer) computed for `docs`."""
-    calls = _PUBLISHED.setdefault(shared_as, deque(maxlen=KEPT_CALLS))
-    calls.append({doc_key(doc): doc_features for doc, doc_features in zip(docs, features)})
+    """Keep the features `publisher` (an `fgen.encoder_features.v1` layer) computed for `docs`,
+    if a reader of `shared_as` exists; either way, `publisher` computes what readers miss."""
     _PUBLISHERS[shared_as] = publisher
+    if shared_as in _READ:
+        calls = _PUBLISHED.setdefault(shared_as, deque(maxlen=KEPT_CALLS))
+        calls.append({doc_key(doc): doc_features for doc, doc_features in zip(docs, features)})
 
 
 def published_features(shared_as: str, docs: List[Doc]) -> List[Floats2d]:
@@ -92,5 +89,6 @@ def build_shared_encoder_features(shared_as: str, width: int) -> Model[List[Doc]
 
 
 def _forward(model: Model, docs: List[Doc], is_train: bool) -> "tuple[List[Floats2d], Callable]":
+    _READ.add(model.attrs["shared_as"])  # also for a copy not built by the registered function (unpickled)
     features = [model.ops.asarray2f(doc_features) for doc_features in published_features(model.attrs["shared_as"], docs)]
     return features, lambda d_features: []

@@ -115,6 +115,17 @@ def test_round_trip_and_batching_give_the_same_entities(members, tmp_path):
     assert entities(loaded.pipe(["", *TEXTS])) == [[], *expected]
 
 
+def test_readers_unknown_to_the_publisher_get_the_features_computed(members, monkeypatch):
+    """E.g. a pipeline unpickled in a spawned process: its readers were not built by the
+    registered function, so the publisher kept nothing for them at first."""
+    nlp = members["ensemble"]
+    expected = entities(nlp.pipe(TEXTS))
+    monkeypatch.setattr(shared_features, "_READ", set())
+    monkeypatch.setattr(shared_features, "_PUBLISHED", {})
+    assert entities(nlp.pipe(TEXTS)) == expected
+    assert shared_features._PUBLISHED  # and from the next batch on, it keeps them
+
+
 def test_without_the_shared_encoder_it_says_what_is_missing(members, monkeypatch):
     monkeypatch.setattr(shared_features, "_PUBLISHED", {})
     monkeypatch.setattr(shared_features, "_PUBLISHERS", {})

@@ -51,7 +51,8 @@ def assemble_ner_ensemble(
         if name != ner:
             nlp.get_pipe(name).from_bytes(first.get_pipe(name).to_bytes())
     features_node(nlp.get_pipe(tok2vec).model).attrs["shared_as"] = signature  # the members read them
-    nlp.meta.update({key: value for key, value in first.meta.items() if key not in ("components", "pipeline", "disabled")})
+    nlp.meta.update({key: value for key, value in first.meta.items()
+                     if key not in ("components", "pipeline", "disabled")})
     ensemble = nlp.get_pipe(ner)
     ensemble.cfg = copy.deepcopy(first.get_pipe(ner).cfg)
     if entity_bias is not None:
@@ -86,7 +87,8 @@ def _check_members(pipelines: Sequence[Language], tok2vec: str, ner: str) -> "tu
         member = pipeline.get_pipe(ner)
         settings = (member.labels, member.tag_scheme, member.use_crf)
         if settings != (first_ner.labels, first_ner.tag_scheme, first_ner.use_crf):
-            raise ValueError(f"Pipeline {i}'s {ner} has other labels, tag scheme or CRF setting than pipeline 0's: {settings}")
+            raise ValueError(f"Pipeline {i}'s {ner} has other labels, tag scheme or CRF setting than "
+                             f"pipeline 0's: {settings}")
         if feature_signature(node) != signature:
             raise ValueError(f"Pipeline {i} has another encoder (or layers, windows, combination) than pipeline 0")
     return signature, int(nodes[0].get_dim("nO"))
@@ -100,7 +102,8 @@ def _ensemble_config(pipelines: Sequence[Language], tok2vec: str, ner: str, sign
         member_config = pipeline.config.interpolate()
         tagger = copy.deepcopy(member_config["components"][ner]["model"])
         tagger["tok2vec"] = copy.deepcopy(member_config["components"][tok2vec]["model"])
-        tagger["tok2vec"] = _with_shared_features(tagger["tok2vec"], {"@architectures": SHARED_FEATURES, "shared_as": signature, "width": width})
+        shared = {"@architectures": SHARED_FEATURES, "shared_as": signature, "width": width}
+        tagger["tok2vec"] = _with_shared_features(tagger["tok2vec"], shared)
         members[f"member{i}"] = tagger
     config["components"][ner]["model"] = {"@architectures": "fgen.ner_ensemble.v1", "nO": None, "*": members}
     return config

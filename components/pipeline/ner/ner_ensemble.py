@@ -54,7 +54,9 @@ def _deserialize(module: EnsembleCRF, data: bytes, device: torch.device) -> Ense
 
 
 @spacy.registry.architectures("fgen.ner_ensemble.v1")
-def build_ner_ensemble(*members: Model[List[Doc], List[Floats2d]], nO: Optional[int] = None) -> Model[List[Doc], List[Floats2d]]:
+def build_ner_ensemble(
+    *members: Model[List[Doc], List[Floats2d]], nO: Optional[int] = None
+) -> Model[List[Doc], List[Floats2d]]:
     """The mean emission scores of several `fgen.ner_tagger.v1` members, with one CRF.
 
     members (Model[List[Doc], List[Floats2d]]): the taggers (config: `[model.*.name]` blocks);

@@ -93,11 +93,19 @@ def test_emissions_are_the_members_mean_and_the_crf_their_mean(members):
 def test_the_encoder_runs_once_per_doc(members, monkeypatch):
     calls = []
     original = encoder_features.pooled_windows
-    monkeypatch.setattr(encoder_features, "pooled_windows", lambda model, docs, layers: calls.append(len(docs)) or original(model, docs, layers))
+    def counted(model, docs, layers):
+        calls.append(len(docs))
+        return original(model, docs, layers)
+
+    monkeypatch.setattr(encoder_features, "pooled_windows", counted)
     nlp = members["ensemble"]
     assert len(feature_models(nlp)) == 1  # one encoder stored, in the shared tok2vec
-    list(nlp.pipe(TEXTS, batch_size=2))
+    list(nlp.pipe(TEXTS, batch_size=1))
     assert sum(calls) == len(TEXTS)
+    # and only the last calls' features are kept
+    readers = [node for node in nlp.get_pipe("fgen_ner").model.walk() if node.name == "shared_encoder_features"]
+    (name,) = {reader.attrs["shared_as"] for reader in readers}
+    assert len(shared_features._PUBLISHED[name]) == shared_features.KEPT_CALLS < len(TEXTS)
 
 
 def test_round_trip_and_batching_give_the_same_entities(members, tmp_path):
@@ -153,7 +161,8 @@ def test_members_must_share_labels_and_encoder(tiny_bert):  # noqa: F811
 def test_script_writes_a_loadable_ensemble_or_fails_clearly(tiny_bert, tmp_path):  # noqa: F811
     for seed in (0, 1):
         train_features_pipeline(tiny_bert, seed, steps=2).to_disk(tmp_path / f"m{seed}")
-    result = run_script("assemble_ensemble", tmp_path / "m0", tmp_path / "m1", "--output", tmp_path / "ens", "--entity-bias", "1.5")
+    result = run_script("assemble_ensemble", tmp_path / "m0", tmp_path / "m1", "--output", tmp_path / "ens",
+                        "--entity-bias", "1.5")
     assert result.returncode == 0, result.stderr
     loaded = spacy.load(tmp_path / "ens")
     assert loaded.get_pipe("fgen_ner").cfg["entity_bias"] == 1.5

@@ -26,8 +26,8 @@ from fgen.pipeline.ner.ner_model import get_torch_module
 
 
 class EnsembleCRF(nn.Module):
-    """The ensemble's CRF, in the shape `fgen_ner` expects of its model's torch module
-    (`.crf`, `.device`, `resize`); emissions come from the members, not from this module."""
+    """The ensemble's CRF, in the shape `fgen_ner` expects of its model's torch module (`.crf`,
+    `.device`); emissions come from the members, not from this module."""
 
     def __init__(self):
         super().__init__()
@@ -37,10 +37,6 @@ class EnsembleCRF(nn.Module):
     def device(self) -> torch.device:
         return self.crf.start.device
 
-    def resize(self, nI: int, nO: int) -> None:
-        """An nO-tag CRF (nI: unused, as the members own the emission heads)."""
-        self.crf.resize(nO)
-
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         return X
 
@@ -48,7 +44,7 @@ class EnsembleCRF(nn.Module):
 def _deserialize(module: EnsembleCRF, data: bytes, device: torch.device) -> EnsembleCRF:
     state = state_from_bytes(data, device)
     if "crf.start" in state:
-        module.resize(0, state["crf.start"].shape[0])
+        module.crf.resize(state["crf.start"].shape[0])
     module.load_state_dict(state)
     return module.to(device)
 
@@ -104,7 +100,7 @@ def _init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> Model:
         if member.has_dim("nO") is not True:
             member.set_dim("nO", nO)
         member.initialize(X=X)
-    get_torch_module(model).resize(0, nO)
+    get_torch_module(model).crf.resize(nO)
     return model
 
 

@@ -293,10 +293,15 @@ def _span_getter_settings(get_spans: Callable) -> tuple:
     return (type(get_spans).__qualname__, getattr(get_spans, "__qualname__", ""), tuple(settings))
 
 
+def feature_nodes(model: Model) -> List[Model]:
+    """Every `fgen.encoder_features.v1` node in a model."""
+    return [node for node in model.walk() if node.name == "encoder_features"]
+
+
 def feature_models(nlp: Language) -> List[Model]:
     """Every `fgen.encoder_features.v1` node in the pipeline's component models."""
     return [node for _, proc in nlp.pipeline if isinstance(getattr(proc, "model", None), Model)
-            for node in proc.model.walk() if node.name == "encoder_features"]
+            for node in feature_nodes(proc.model)]
 
 
 def enable_cache(model: Model, cache_dir: Optional[Union[str, Path]] = None) -> FeatureCache:

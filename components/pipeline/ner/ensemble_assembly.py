@@ -9,7 +9,7 @@ first pipeline's encoder (`fgen.shared_encoder_features.v1`): the members must h
 on the same encoder and layers, and the assembled pipeline stores the encoder once.
 """
 import copy
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from spacy.language import Language
 from spacy.util import load_model_from_config

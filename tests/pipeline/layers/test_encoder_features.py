@@ -64,19 +64,34 @@ def make_nlp(encoder: Path, with_ner: bool = False, **kwargs) -> spacy.Language:
     return nlp
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_bert):
-    fix_random_seed(0)
-    nlp = make_nlp(tiny_bert, with_ner=True)
-    examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN_DATA]
+def examples_for(nlp):
+    return [Example.from_dict(nlp.make_doc(text), {"entities": ents}) for text, ents in TRAIN_DATA]
+
+
+def train_with_cache(encoder: Path, seed: int = 0, steps: int = 60) -> spacy.Language:
+    """tok2vec on `encoder`'s frozen features + fgen_ner trained on TRAIN_DATA with the feature
+    cache on; it stays on (`disable_caches` turns it off)."""
+    fix_random_seed(seed)
+    nlp = make_nlp(encoder, with_ner=True)
+    examples = examples_for(nlp)
     optimizer = nlp.initialize(lambda: examples)
     callback = create_cache_callback(None)
-    for step in range(60):
+    for step in range(steps):
         callback(nlp, {"step": step})
         nlp.update(examples, sgd=optimizer)
-    yield nlp
+    return nlp
+
+
+def disable_caches(nlp) -> None:
     for model in feature_models(nlp):
         disable_cache(model)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_bert):
+    nlp = train_with_cache(tiny_bert)
+    yield nlp
+    disable_caches(nlp)
 
 
 def features_of(nlp, docs):
@@ -249,7 +264,7 @@ def test_weighted_layers_gradient_matches_finite_differences(tiny_bert):
 def test_weighted_layers_learn_and_round_trip(tiny_bert, tmp_path):
     fix_random_seed(0)
     nlp = make_nlp(tiny_bert, with_ner=True, layers="all", combine="weighted")
-    examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN_DATA]
+    examples = examples_for(nlp)
     optimizer = nlp.initialize(lambda: examples)
     for _ in range(30):
         nlp.update(examples, sgd=optimizer)

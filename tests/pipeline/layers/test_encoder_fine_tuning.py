@@ -3,7 +3,6 @@ on the tiny random BERT of test_encoder_features."""
 import numpy
 import pytest
 import torch
-from spacy.training import Example
 from thinc.api import fix_random_seed
 
 import fgen  # noqa: F401
@@ -14,7 +13,9 @@ from fgen.pipeline.layers.encoder_features import (
 )
 
 from ...conftest import TEXT
-from .test_encoder_features import TRAIN_DATA, assert_overfits_and_round_trips, make_nlp, tiny_bert  # noqa: F401 (a fixture)
+from .test_encoder_features import (  # noqa: F401 (tiny_bert: a fixture)
+    assert_overfits_and_round_trips, examples_for, make_nlp, tiny_bert,
+)
 
 NO_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
 
@@ -80,7 +81,7 @@ def test_encoder_gradient_matches_finite_differences(tiny_bert, combine):
 def test_fine_tuning_updates_the_encoder_and_round_trips(tiny_bert, tmp_path):
     fix_random_seed(0)
     nlp = make_nlp(tiny_bert, with_ner=True, combine="mean")
-    examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN_DATA]
+    examples = examples_for(nlp)
     optimizer = nlp.initialize(lambda: examples)
     (model,) = feature_models(nlp)
     bert = torch_module(model.layers[0])

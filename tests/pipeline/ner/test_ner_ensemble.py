@@ -10,14 +10,16 @@ from thinc.api import fix_random_seed
 import fgen  # noqa: F401  registers span._.confidence
 from fgen.pipeline.layers import encoder_features, shared_features
 from fgen.pipeline.layers.encoder_features import (
-    create_cache_callback, create_fine_tune_callback, disable_cache, disable_fine_tuning, feature_models,
+    create_fine_tune_callback, disable_fine_tuning, feature_models,
 )
 from fgen.pipeline.ner.ensemble_assembly import assemble_ner_ensemble
 from fgen.pipeline.ner.ner_ensemble import ensemble_members
 from fgen.pipeline.ner.ner_model import get_torch_module
 
 from ...conftest import run_script, tiny_tok2vec
-from ..layers.test_encoder_features import TRAIN_DATA, make_nlp, tiny_bert  # noqa: F401  (a fixture)
+from ..layers.test_encoder_features import (  # noqa: F401  (tiny_bert: a fixture)
+    TRAIN_DATA, disable_caches, examples_for, make_nlp, tiny_bert, train_with_cache,
+)
 
 TEXTS = [text for text, _ in TRAIN_DATA]
 
@@ -30,22 +32,11 @@ def entities(docs):
     return [[(e.start_char, e.end_char, e.label_, e._.confidence) for e in doc.ents] for doc in docs]
 
 
-def examples_for(nlp):
-    return [Example.from_dict(nlp.make_doc(text), {"entities": ents}) for text, ents in TRAIN_DATA]
-
-
 def train_features_pipeline(encoder, seed: int, steps: int = 40) -> spacy.Language:
-    """tok2vec on the tiny BERT's frozen features + fgen_ner, trained with the feature cache on."""
-    fix_random_seed(seed)
-    nlp = make_nlp(encoder, with_ner=True)
-    examples = examples_for(nlp)
-    optimizer = nlp.initialize(lambda: examples)
-    callback = create_cache_callback(None)
-    for step in range(steps):
-        callback(nlp, {"step": step})
-        nlp.update(examples, sgd=optimizer)
-    for model in feature_models(nlp):
-        disable_cache(model)
+    """tok2vec on the tiny BERT's frozen features + fgen_ner, trained with the feature cache on
+    (then turned off)."""
+    nlp = train_with_cache(encoder, seed, steps)
+    disable_caches(nlp)
     return nlp
 
 

@@ -110,7 +110,8 @@ def parse_overrides(args: List[str]) -> Dict[str, Any]:
 
 
 def train_runs() -> Iterator[Tuple[str, Path, Dict[str, Any]]]:
-    """(command, config, overrides) of every `spacy train` line of project.yml, per pipeline var."""
+    """(command, config, overrides) of every `spacy train` line of project.yml, per pipeline var;
+    scripts/train_seeds.py (CONFIG OUTPUT, then `spacy train`'s options) counts as one."""
     for pipeline in PIPELINES:
         project = load_project_config(REPO, overrides={"vars.pipeline": pipeline})
         for command in project["commands"]:
@@ -118,6 +119,8 @@ def train_runs() -> Iterator[Tuple[str, Path, Dict[str, Any]]]:
                 args = shlex.split(line)
                 if args[1:4] == ["-m", "spacy", "train"]:
                     yield command["name"], REPO / args[4], parse_overrides(args[5:])
+                elif args[1] == "scripts/train_seeds.py":
+                    yield command["name"], REPO / args[2], parse_overrides(args[4:])
 
 
 def learning_rates(config: Config, n_steps: int) -> List[float]:

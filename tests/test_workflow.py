@@ -1,7 +1,7 @@
 """`spacy project run all` end to end: the real project.yml commands on a tiny corpus, in a copy of
 the project (so nothing of the real corpus/, training/ or packages/ is touched), then a rerun
-that skips every step, `all-finetune` and `all-ensemble` on top of it (only their own steps
-run), and an edit of a component that reruns the steps using it.
+that skips every step, `all-finetune` on top of it (only its own steps run), and an edit of a
+component that reruns the steps using it.
 
 The deps of every command are also checked statically: its script, the fgen modules that script
 imports (and, for commands that train or load a pipeline, the modules behind fgen's entry points),
@@ -84,14 +84,21 @@ def test_all_workflow_runs_and_reruns_nothing(tmp_path: Path):
     corpus = tiny_upstream_corpus(tmp_path / "corpus")
     project = project_copy(tmp_path / "project")
     run_all(project, corpus)
-    pipeline = load_project_config(project)["vars"]["pipeline"]  # the default config `all` trains
-    trained = f"training/{pipeline}"
+    variables = load_project_config(project)["vars"]
+    pipeline = variables["pipeline"]  # the default config `all` trains
+    trained, assembled = f"training/{pipeline}", f"training/{pipeline}_ensemble"
+    # One run per seed, side by side, and the pipeline of their average, scored and packaged.
+    seeds = variables["seeds"].split(",")
+    runs = [trained] + [f"{trained}_seed{seed}" for seed in seeds[1:]]
     for output in ["corpus/v2.spacy", "corpus/v2/train.spacy", "docs/corpus.md", "docs/agreement.md",
-                   f"{trained}/model-best/meta.json", f"{trained}/log.jsonl",
-                   f"{trained}/report/report.md", "packages/en_fgen_pipeline-0.0.1-py3-none-any.whl"]:
+                   *(f"{run}/model-best/meta.json" for run in runs), f"{trained}/log.jsonl",
+                   f"{assembled}/model/meta.json", f"{trained}/report/report.md",
+                   "packages/en_fgen_pipeline-0.0.1-py3-none-any.whl"]:
         assert (project / output).exists(), output
-    dev = json.loads((project / f"{trained}/metrics_dev.json").read_text())
-    gold = json.loads((project / f"{trained}/metrics_links_gold_entities.json").read_text())
+    members = load_config(project / assembled / "model" / "config.cfg")["components"]["fgen_ner"]["model"]
+    assert members["@architectures"] == "fgen.ner_ensemble.v1" and len(members["*"]) == len(seeds) > 1
+    dev = json.loads((project / f"{assembled}/metrics_dev.json").read_text())
+    gold = json.loads((project / f"{assembled}/metrics_links_gold_entities.json").read_text())
     assert {"ents_f", "values_f", "links_f"} <= set(dev["scores"]) and gold["entities"] == "gold"
     assert pipeline in (project / f"{trained}/report/report.md").read_text()
     steps = set(load_project_config(project)["workflows"]["all"])
@@ -105,26 +112,21 @@ def test_all_workflow_runs_and_reruns_nothing(tmp_path: Path):
         assert (project / output).exists(), output
     finetuned_dev = json.loads((project / "training/pipeline_features_finetune/metrics_dev.json").read_text())
     assert {"ents_f", "values_f", "links_f"} <= set(finetuned_dev["scores"])
-    # The ensemble on top of it: two more members, one pipeline of the three, its own wheel.
-    ensemble = run_all(project, corpus, target="all-ensemble")
-    assert skipped(ensemble.stdout) == steps, ensemble.stdout[-3000:]
-    for output in [f"{trained}_seed2/model-best/meta.json", f"{trained}_ensemble/model/meta.json",
-                   "packages/en_fgen_pipeline_ensemble-0.0.1-py3-none-any.whl"]:
-        assert (project / output).exists(), output
-    ensemble_dev = json.loads((project / f"{trained}_ensemble/metrics_dev.json").read_text())
-    assert {"ents_f", "values_f", "links_f"} <= set(ensemble_dev["scores"])
-    # Decoding settings of the config reach both trained pipelines (stage 2 sources stage 1's).
+    # Decoding settings: each run has the config's, the ensemble the var's, and stage 2 sources it.
     ner_config = load_config(project / "configs" / f"{pipeline}.cfg")["components"]["fgen_ner"]
-    for model in (f"{trained}/model-best", "training/pipeline_features_finetune/model-best"):
+    expected = {f"{run}/model-best": ner_config.get("entity_bias", 0.0) for run in runs}
+    expected.update({f"{assembled}/model": variables["ensemble_entity_bias"],
+                     "training/pipeline_features_finetune/model-best": variables["ensemble_entity_bias"]})
+    for model, bias in expected.items():
         ner_cfg = json.loads((project / model / "fgen_ner" / "cfg").read_text())
-        assert ner_cfg["entity_bias"] == ner_config.get("entity_bias", 0.0), model
+        assert ner_cfg["entity_bias"] == bias, model
     # A changed component reruns what uses it: train and the steps after it, not the corpus steps.
     # A dry run shows what `all` would rerun, without training again.
     with (project / "components/pipeline/ner/ner_component.py").open("a", encoding="utf8") as file:
         file.write("\n# edited by tests/test_workflow.py\n")
     dry = run_all(project, corpus, "--dry")
     assert skipped(dry.stdout) == {"corpus", "convert-v2", "convert-v1", "split", "stats", "agreement"}, dry.stdout[-3000:]
-    assert f"spacy train configs/{pipeline}.cfg" in dry.stdout, dry.stdout[-3000:]
+    assert f"scripts/train_seeds.py configs/{pipeline}.cfg" in dry.stdout, dry.stdout[-3000:]
 
 
 # --- static check of project.yml's deps against the code ---------------------------------------
@@ -220,9 +222,8 @@ def test_deps_name_the_code_and_the_files_each_command_reads():
     assert not problems, "project.yml, add to the commands' deps/outputs:\n" + json.dumps(problems, indent=1)
 
 
-def test_all_finetune_and_all_ensemble_are_all_then_their_steps():
-    """weasel has no workflow that includes another: `all-finetune` and `all-ensemble` repeat
-    `all`'s steps, so they must stay the same list (and then add only their own steps)."""
+def test_all_finetune_is_all_then_its_steps():
+    """weasel has no workflow that includes another: `all-finetune` repeats `all`'s steps, so
+    they must stay the same list (and then add only its own steps)."""
     workflows = load_project_config(REPO)["workflows"]
     assert workflows["all-finetune"] == workflows["all"] + ["finetune", "package-finetune"]
-    assert workflows["all-ensemble"] == workflows["all"] + ["train-members", "ensemble", "package-ensemble"]

@@ -13,6 +13,7 @@ from spacy.language import Language
 from spacy.tokens import DocBin
 
 from fgen.corpus.splits import make_groups, split_train_dev
+from fgen.runs.seed_training import threaded_env
 from fgen.util.atomic import write_bytes_atomic
 
 # `spacy train` evaluates on dev every this many steps when no model is chosen on dev: never.
@@ -52,7 +53,7 @@ def train_run(
         key, _, value = item.partition("=")
         cmd += [f"--{key}", value]
     # One BLAS/torch thread per run: parallel runs share the cores without oversubscription.
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    env = threaded_env(1)
     run_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with (run_dir / "train.log").open("w") as log:

@@ -157,9 +157,28 @@ def test_script_writes_a_loadable_ensemble_or_fails_clearly(tiny_bert, tmp_path)
     assert result.returncode == 0, result.stderr
     loaded = spacy.load(tmp_path / "ens")
     assert loaded.get_pipe("fgen_ner").cfg["entity_bias"] == 1.5
+    # Runs of scripts/train_seeds.py (RUN, RUN_seed1, ...) name their members by seed.
+    for seed, run in ((0, "run"), (1, "run_seed1")):
+        (tmp_path / run).mkdir()
+        (tmp_path / f"m{seed}").rename(tmp_path / run / "model-best")
+    by_seeds = run_script("assemble_ensemble", tmp_path / "run", "--seeds", "0,1", "--output", tmp_path / "ens2",
+                          "--entity-bias", "1.5")
+    assert by_seeds.returncode == 0, by_seeds.stderr
+    docs = list(spacy.load(tmp_path / "ens2").pipe(TEXTS))
+    assert entities(docs) == entities(loaded.pipe(TEXTS))
+    # One seed: that pipeline, unchanged (the ensemble's bias is for averages).
+    single = run_script("assemble_ensemble", tmp_path / "run", "--seeds", "0", "--output", tmp_path / "one",
+                        "--entity-bias", "1.5")
+    assert single.returncode == 0 and "written unchanged" in single.stdout, single.stderr
+    one = spacy.load(tmp_path / "one")
+    assert one.get_pipe("fgen_ner").cfg == spacy.load(tmp_path / "run" / "model-best").get_pipe("fgen_ner").cfg
+    missing = run_script("assemble_ensemble", tmp_path / "run", "--seeds", "0,2", "--output", tmp_path / "none")
+    assert missing.returncode == 1 and "run_seed2/model-best" in missing.stdout
+    assert not (tmp_path / "none").exists()
     blank = spacy.blank("en")
     blank.to_disk(tmp_path / "blank")
-    failed = run_script("assemble_ensemble", tmp_path / "m0", tmp_path / "blank", "--output", tmp_path / "bad")
+    failed = run_script("assemble_ensemble", tmp_path / "run" / "model-best", tmp_path / "blank",
+                        "--output", tmp_path / "bad")
     assert failed.returncode == 1 and "has no component 'tok2vec'" in failed.stdout
     assert not (tmp_path / "bad").exists()
 

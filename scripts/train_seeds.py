@@ -38,7 +38,9 @@ def main(
     msg.info(f"Training {config} with seeds {seeds}; logs: "
              + ", ".join(str(run_dir / LOG_NAME) for run_dir in run_dirs))
     try:
-        train_seeds(config, output, seed_list, args=ctx.args, workers=workers)
+        train_seeds(config, output, seed_list, args=ctx.args, workers=workers,
+                    on_done=lambda seed, run_dir, seconds: msg.good(
+                        f"Seed {seed} trained in {seconds / 60:.1f} min: {run_dir}"))
     except RuntimeError as err:
         msg.fail(f"Training {config}: {err}", exits=1)
     msg.good(f"Trained {len(run_dirs)} run(s): " + ", ".join(map(str, run_dirs)))

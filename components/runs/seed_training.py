@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 LOG_NAME = "train.log"
 LOG_TAIL_LINES = 20
@@ -67,6 +67,7 @@ def train_seeds(
     args: Sequence[str] = (),
     workers: Optional[int] = None,
     command: Optional[List[str]] = None,
+    on_done: Optional[Callable[[int, Path, float], None]] = None,
 ) -> List[Path]:
     """Train `config` once per seed, `workers` runs at a time; returns the run folders.
 
@@ -76,6 +77,8 @@ def train_seeds(
     workers (Optional[int]): runs at once; None: every seed at once.
     command (Optional[List[str]]): run this instead of `spacy train` (with the run folder and
         the seed appended), for tests.
+    on_done (Optional[Callable[[int, Path, float], None]]): called with the seed, the run folder
+        and the run's seconds as each run succeeds.
     RAISES (RuntimeError): a run failed: names its seed, exit status and log, with the log's end.
         The other runs still going are stopped.
     """
@@ -83,7 +86,7 @@ def train_seeds(
     workers = min(workers or len(seeds), len(seeds))
     env = threaded_env(threads_per_run(workers))
     waiting = list(zip(seeds, run_dirs))
-    running: Dict[int, Tuple[subprocess.Popen, Path]] = {}
+    running: Dict[int, Tuple[subprocess.Popen, Path, float]] = {}
     try:
         while waiting or running:
             while waiting and len(running) < workers:
@@ -92,19 +95,22 @@ def train_seeds(
                 cmd = (command + [str(run_dir), str(seed)] if command
                        else train_command(config, run_dir, seed, args))
                 with (run_dir / LOG_NAME).open("w", encoding="utf8") as log:
-                    running[seed] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), run_dir
+                    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+                running[seed] = proc, run_dir, time.monotonic()
             time.sleep(POLL_SECONDS)
-            for seed, (proc, run_dir) in list(running.items()):
+            for seed, (proc, run_dir, started) in list(running.items()):
                 status = proc.poll()
                 if status is None:
                     continue
                 del running[seed]
                 if status != 0:
                     raise RuntimeError(failure_message(seed, status, run_dir / LOG_NAME))
+                if on_done is not None:
+                    on_done(seed, run_dir, time.monotonic() - started)
     finally:
-        for proc, _ in running.values():
+        for proc, _, _ in running.values():
             proc.terminate()
-        for proc, _ in running.values():
+        for proc, _, _ in running.values():
             proc.wait()
     return run_dirs
 

@@ -56,8 +56,10 @@ def test_threads_share_out_the_cores():
 
 @pytest.mark.parametrize("workers", [None, 1])
 def test_every_seed_runs_with_its_share_of_the_cores(tmp_path, workers):
+    done = []
     runs = train_seeds(Path("unused.cfg"), tmp_path / "run", [0, 1, 2], workers=workers,
-                       command=[sys.executable, "-c", RECORD])
+                       command=[sys.executable, "-c", RECORD], on_done=lambda *args: done.append(args))
+    assert sorted((seed, run_dir) for seed, run_dir, _ in done) == list(zip([0, 1, 2], runs))
     shared = threads_per_run(workers or 3)
     for seed, run_dir in zip([0, 1, 2], runs):
         assert (run_dir / "done").read_text() == f"{seed} {shared}"

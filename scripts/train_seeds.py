@@ -41,6 +41,8 @@ def main(
         train_seeds(config, output, seed_list, args=ctx.args, workers=workers,
                     on_done=lambda seed, run_dir, seconds: msg.good(
                         f"Seed {seed} trained in {seconds / 60:.1f} min: {run_dir}"))
+    except ValueError as err:
+        msg.fail(f"Option {err}", exits=1)
     except RuntimeError as err:
         msg.fail(f"Training {config}: {err}", exits=1)
     msg.good(f"Trained {len(run_dirs)} run(s): " + ", ".join(map(str, run_dirs)))

@@ -19,6 +19,8 @@ LOG_NAME = "train.log"
 LOG_TAIL_LINES = 20
 POLL_SECONDS = 0.5
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# `spacy train` options each run gets from train_seeds itself.
+OWN_OPTIONS = ("--output", "-o", "--system.seed")
 
 
 def parse_seeds(text: str) -> List[int]:
@@ -79,9 +81,13 @@ def train_seeds(
         the seed appended), for tests.
     on_done (Optional[Callable[[int, Path, float], None]]): called with the seed, the run folder
         and the run's seconds as each run succeeds.
+    RAISES (ValueError): `args` set an option each run gets from here (OWN_OPTIONS).
     RAISES (RuntimeError): a run failed: names its seed, exit status and log, with the log's end.
         The other runs still going are stopped.
     """
+    own = [arg for arg in args if arg.split("=")[0] in OWN_OPTIONS]
+    if own:
+        raise ValueError(f"{', '.join(own)}: set for each run from OUTPUT and the seeds")
     run_dirs = seed_run_dirs(output, seeds)
     workers = min(workers or len(seeds), len(seeds))
     env = threaded_env(threads_per_run(workers))

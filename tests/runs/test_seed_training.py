@@ -84,4 +84,6 @@ def test_script_refuses_bad_seeds_before_training(tmp_path):
     config.write_text("[nlp]\n")
     result = run_script("train_seeds", config, tmp_path / "run", "--seeds", "1,1")
     assert result.returncode == 1 and "listed twice" in result.stdout
+    own = run_script("train_seeds", config, tmp_path / "run", "--seeds", "0,1", "--system.seed", "5")
+    assert own.returncode == 1 and "--system.seed: set for each run" in own.stdout
     assert not (tmp_path / "run").exists()

@@ -120,6 +120,12 @@ def test_all_workflow_runs_and_reruns_nothing(tmp_path: Path):
     for model, bias in expected.items():
         ner_cfg = json.loads((project / model / "fgen_ner" / "cfg").read_text())
         assert ner_cfg["entity_bias"] == bias, model
+    # One seed (what the other configs take): a single pipeline goes through the same steps.
+    run_all(project, corpus, "--vars.pipeline", "pipeline_cnn", "--vars.seeds", "0")
+    single = load_config(project / "training/pipeline_cnn_ensemble/model/config.cfg")["components"]["fgen_ner"]
+    assert single["model"]["@architectures"] == "fgen.ner_tagger.v1"
+    assert not (project / "training/pipeline_cnn_seed1").exists()
+    assert json.loads((project / "training/pipeline_cnn_ensemble/metrics_dev.json").read_text())["scores"]["ents_f"] >= 0
     # A changed component reruns what uses it: train and the steps after it, not the corpus steps.
     # A dry run shows what `all` would rerun, without training again.
     with (project / "components/pipeline/ner/ner_component.py").open("a", encoding="utf8") as file:

@@ -48,19 +48,17 @@ def main(
             msg.fail(f"No trained pipeline in {', '.join(missing)}", exits=1)
     pipelines = [spacy.load(model) for model in models]
     if len(pipelines) == 1:
-        nlp = pipelines[0]
+        nlp, done = pipelines[0], f"One pipeline, {models[0]}, written unchanged to {output}"
     else:
         try:
             nlp = assemble_ner_ensemble(pipelines, entity_bias=entity_bias)
         except ValueError as err:
             msg.fail(f"Cannot assemble {', '.join(map(str, models))}: {err}", exits=1)
+        bias = nlp.get_pipe("fgen_ner").cfg["entity_bias"]
+        done = f"Ensemble of {len(models)} taggers (entity_bias {bias}) written to {output}"
     with atomic_directory(output) as tmp:
         nlp.to_disk(tmp)
-    if len(pipelines) == 1:
-        msg.good(f"One pipeline, {models[0]}, written unchanged to {output}")
-        return
-    bias = nlp.get_pipe("fgen_ner").cfg["entity_bias"]
-    msg.good(f"Ensemble of {len(models)} taggers (entity_bias {bias}) written to {output}")
+    msg.good(done)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from spacy.language import Language
 from spacy.tokens import DocBin
 
 from fgen.corpus.splits import make_groups, split_train_dev
-from fgen.runs.seed_training import threaded_env
+from fgen.runs.seed_training import threaded_env, usable_cores
 from fgen.util.atomic import write_bytes_atomic
 
 # `spacy train` evaluates on dev every this many steps when no model is chosen on dev: never.
@@ -144,5 +144,4 @@ def machine() -> str:
         if line.startswith("model name"):
             name = line.split(":", 1)[1].strip()
             break
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
-    return f"CPU: {name}, {cores} cores"
+    return f"CPU: {name}, {usable_cores()} cores"

@@ -44,11 +44,15 @@ def seed_run_dirs(output: Path, seeds: Sequence[int]) -> List[Path]:
     return [output] + [output.parent / f"{output.name}_seed{seed}" for seed in seeds[1:]]
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one); 0 if unknown."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+
+
 def threads_per_run(n_runs: int, cores: Optional[int] = None) -> int:
-    """BLAS/torch threads for each of `n_runs` parallel runs: the cores shared out, at least 1."""
-    if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // max(1, n_runs))
+    """BLAS/torch threads for each of `n_runs` parallel runs: the cores (default: `usable_cores`)
+    shared out, at least 1."""
+    return max(1, (usable_cores() if cores is None else cores) // max(1, n_runs))
 
 
 def threaded_env(threads: int) -> Dict[str, str]:

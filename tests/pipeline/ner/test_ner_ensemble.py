@@ -40,6 +40,11 @@ def train_features_pipeline(encoder, seed: int, steps: int = 40) -> spacy.Langua
     return nlp
 
 
+def shared_readers(nlp):
+    """The members' `fgen.shared_encoder_features.v1` layers in an assembled pipeline."""
+    return [node for node in nlp.get_pipe("fgen_ner").model.walk() if node.name == "shared_encoder_features"]
+
+
 def emissions(nlp, texts=TEXTS):
     docs = [nlp.make_doc(text) for text in texts]
     nlp.get_pipe("tok2vec").set_annotations(docs, nlp.get_pipe("tok2vec").predict(docs))
@@ -94,8 +99,7 @@ def test_the_encoder_runs_once_per_doc(members, monkeypatch):
     list(nlp.pipe(TEXTS, batch_size=1))
     assert sum(calls) == len(TEXTS)
     # and only the last calls' features are kept
-    readers = [node for node in nlp.get_pipe("fgen_ner").model.walk() if node.name == "shared_encoder_features"]
-    (name,) = {reader.attrs["shared_as"] for reader in readers}
+    (name,) = {reader.attrs["shared_as"] for reader in shared_readers(nlp)}
     assert len(shared_features._PUBLISHED[name]) == shared_features.KEPT_CALLS < len(TEXTS)
 
 
@@ -193,7 +197,7 @@ def test_fine_tuning_the_shared_encoder_keeps_the_members_reading_it(tiny_bert, 
         fine_tune(nlp, {"step": step})
         nlp.update(examples, sgd=optimizer)
     (publisher,) = feature_models(nlp)
-    (reader, *_) = [node for node in nlp.get_pipe("fgen_ner").model.walk() if node.name == "shared_encoder_features"]
+    (reader, *_) = shared_readers(nlp)
     docs = [nlp.make_doc(text) for text in TEXTS]
     live = publisher.predict(docs)  # the encoder's new weights
     for got, expected in zip(reader.predict(docs), live):

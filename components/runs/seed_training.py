@@ -19,8 +19,9 @@ LOG_NAME = "train.log"
 LOG_TAIL_LINES = 20
 POLL_SECONDS = 0.5
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-# `spacy train` options each run gets from train_seeds itself.
-OWN_OPTIONS = ("--output", "-o", "--system.seed")
+# `spacy train` options each run gets from train_seeds itself; `[training] seed` is
+# `${system.seed}` in spaCy's configs, so overriding it would give every member one seed.
+OWN_OPTIONS = ("--output", "-o", "--system.seed", "--training.seed")
 
 
 def parse_seeds(text: str) -> List[int]:

@@ -87,3 +87,12 @@ def test_script_refuses_bad_seeds_before_training(tmp_path):
     own = run_script("train_seeds", config, tmp_path / "run", "--seeds", "0,1", "--system.seed", "5")
     assert own.returncode == 1 and "--system.seed: set for each run" in own.stdout
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("option", [["--training.seed", "5"], ["--training.seed=5"]])
+def test_the_training_seed_is_refused_as_the_system_seed_is(tmp_path, option):
+    # spaCy's [training] seed would give every member the same seed.
+    with pytest.raises(ValueError, match="--training.seed"):
+        train_seeds(Path("unused.cfg"), tmp_path / "run", [0, 1], args=option,
+                    command=[sys.executable, "-c", RECORD])
+    assert not (tmp_path / "run").exists()

@@ -24,6 +24,7 @@ import fgen  # noqa: F401  registers the Doc and Span extensions
 from fgen.annotate.inputs import (
     AnnotateError, Problem, Record, input_files, read_jsonl, read_records, read_txt,
 )
+from fgen.annotate.loading import PipelineLoadError, load_pipeline
 from fgen.annotate.run_loop import annotate
 from fgen.annotate.journal import input_source, journal_header, journal_line, journal_path, model_source, recover_journal
 from fgen.annotate.outputs import doc_to_html, output_format, resolve_scheme, safe_file_name
@@ -48,7 +49,7 @@ PLAIN = "Nothing to see here."
 LINK_SCORE = 0.75
 
 
-@Language.component("annotate_test_fgen")
+@Language.component("annotate_test_fgen", assigns=["doc.ents", "doc.spans"])
 def annotate_test_fgen(doc: Doc) -> Doc:
     """Values, confidences and one statement (score 0.75) when all four categories occur."""
     spans = [doc.char_span(e.start_char, e.end_char, label=e.label_, kb_id=LEXICON[e.text.lower()][1]) for e in doc.ents]
@@ -404,3 +405,22 @@ def test_cli_end_to_end(model_dir, tmp_path):
     result = run_cli_here(tmp_path / "no_model", source, tmp_path / "out2.jsonl")
     assert result.returncode == 1 and f"{tmp_path / 'no_model'}: cannot load the pipeline" in result.stdout
     assert not (tmp_path / "out2.jsonl").exists() and not journal_path(tmp_path / "out2.jsonl").exists()
+
+
+@pytest.mark.parametrize("pipes", [[], ["entity_ruler"], ["sentencizer"]])
+def test_a_pipeline_without_fgen_components_is_refused(tmp_path, pipes):
+    # a blank pipeline (or spaCy's own components) would annotate nothing, silently
+    blank = spacy.blank("en")
+    for name in pipes:
+        blank.add_pipe(name)
+    blank.to_disk(tmp_path / "blank")
+    with pytest.raises(PipelineLoadError, match=r"blank: not an fgen pipeline \(no component writes entities to doc.spans"):
+        load_pipeline(str(tmp_path / "blank"))  # the loader of both paths (annotate and annotate_ray's actors)
+    source = write_jsonl_input(tmp_path / "in.jsonl", [{"id": "a", "text": LINKED}])
+    result = run_cli_here(tmp_path / "blank", source, tmp_path / "out.jsonl")
+    assert result.returncode == 1 and "not an fgen pipeline" in result.stdout
+    assert not (tmp_path / "out.jsonl").exists() and not journal_path(tmp_path / "out.jsonl").exists()
+
+
+def test_a_pipeline_with_fgen_components_loads(model_dir):
+    assert load_pipeline(str(model_dir)).pipe_names == ["entity_ruler", "annotate_test_fgen"]

@@ -8,7 +8,7 @@ from typing import Iterator
 import pytest
 
 from fgen.util import atomic
-from fgen.util.atomic import atomic_directory, atomic_text_file, write_bytes_atomic
+from fgen.util.atomic import DurableAppend, append_durable, atomic_directory, atomic_text_file, write_bytes_atomic
 
 UMASK = 0o027  # distinct group and other bits, so a wrong mask shows in the modes
 
@@ -99,3 +99,57 @@ def test_umask_stays_put_while_threads_write(umask: int, tmp_path: Path):
     poller.join()
     assert seen == {umask}
     assert {mode(p) for p in tmp_path.glob("w*/*.bin")} == {0o640}
+
+
+@pytest.fixture
+def syncs(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Every fsync (the path of its file descriptor) and rename, in order."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst) -> None:
+        events.append(("rename", str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+def test_file_synced_before_rename_and_folder_after(tmp_path: Path, syncs: list):
+    write_bytes_atomic(tmp_path / "a" / "data.bin", b"x")
+    tmp_name = syncs[0][1]
+    assert Path(tmp_name).parent == tmp_path / "a" and Path(tmp_name).name.startswith(".data.bin.")
+    assert syncs == [("fsync", tmp_name), ("rename", str(tmp_path / "a" / "data.bin")), ("fsync", str(tmp_path / "a"))]
+    syncs.clear()
+    with atomic_text_file(tmp_path / "notes.txt") as handle:
+        handle.write("line\n")
+    assert [e[0] for e in syncs] == ["fsync", "rename", "fsync"] and syncs[-1] == ("fsync", str(tmp_path))
+
+
+def test_folder_synced_with_its_files_before_rename(tmp_path: Path, syncs: list):
+    with atomic_directory(tmp_path / "out") as folder:
+        (folder / "inside.txt").write_text("x", encoding="utf8")
+    tmp = Path(syncs[0][1]).parent
+    assert syncs == [("fsync", str(tmp / "inside.txt")), ("fsync", str(tmp)), ("rename", str(tmp_path / "out")), ("fsync", str(tmp_path))]
+
+
+def test_appended_lines_are_flushed_at_once_and_synced(tmp_path: Path, syncs: list):
+    path = tmp_path / "log" / "manifest.jsonl"
+    append_durable(path, b"one\n")
+    # a new file: its folder entry is synced too
+    assert syncs == [("fsync", str(path.parent)), ("fsync", str(path))]
+    syncs.clear()
+    with DurableAppend(path, sync_interval=3600) as log:
+        log.write(b"two\n")
+        assert path.read_bytes() == b"one\ntwo\n" and syncs == []  # flushed (a killed process keeps it), not yet synced
+        log.write(b"three\n")
+    assert syncs == [("fsync", str(path))]  # on close
+    with DurableAppend(path) as log:  # interval 0: every write
+        log.write(b"four\n")
+        log.write(b"five\n")
+    assert len(syncs) == 3 and path.read_bytes().splitlines() == [b"one", b"two", b"three", b"four", b"five"]

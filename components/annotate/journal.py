@@ -2,8 +2,9 @@
 `--resume` without losing or repeating records.
 
 The first line names the run's source: the model (name, version, path, a hash of its files or
-weights) and the input (files with sizes and modification times, `whole_file`); `--resume`
-refuses a journal from another source. Every other line is one record, in JSON:
+weights) and the input (files with sizes and a hash of their content, `whole_file`); `--resume`
+refuses a journal from another source. Content, not modification time: an input restored with
+`cp` is the same input. Every other line is one record, in JSON:
 `{"id": ID, "doc": base64(DocBin with this one doc)}` (DocBin keeps the annotations and user
 data zlib-compressed, without the token vectors), or `{"id": ID, "failed": REASON}` for a
 record the pipeline could not annotate, which is not tried again.
@@ -24,7 +25,7 @@ from spacy.vocab import Vocab
 from fgen.annotate.inputs import AnnotateError, Problem
 
 JOURNAL_SUFFIX = ".partial.jsonl"
-JOURNAL_VERSION = 2
+JOURNAL_VERSION = 3  # 3: input files identified by content (2: by modification time)
 DocId = Union[str, int]
 
 
@@ -34,13 +35,24 @@ def journal_path(output: Union[str, Path]) -> Path:
     return output.with_name(output.name + JOURNAL_SUFFIX)
 
 
+def _hash_content(path: Path, digest: "hashlib._Hash") -> None:
+    with path.open("rb") as handle:  # streamed: inputs can be larger than memory
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+
+
 def _hash_files(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(path.relative_to(folder).as_posix().encode("utf8") + b"\0")
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        _hash_content(path, digest)
+    return digest.hexdigest()
+
+
+def file_hash(path: Union[str, Path]) -> str:
+    """The SHA-256 of a file's content, hex."""
+    digest = hashlib.sha256()
+    _hash_content(Path(path), digest)
     return digest.hexdigest()
 
 
@@ -64,11 +76,10 @@ def model_source(nlp: Language) -> Dict[str, Any]:
 
 
 def input_source(files: Sequence[Path], whole_file: bool) -> Dict[str, Any]:
-    """What identifies the input: each file's path, size and modification time, and `whole_file`."""
+    """What identifies the input: each file's path, size and content hash (`file_hash`), and `whole_file`."""
     rows = []
     for path in files:
-        stat = path.stat()
-        rows.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+        rows.append([str(path.resolve()), path.stat().st_size, file_hash(path)])
     return {"files": rows, "whole_file": whole_file}
 
 
@@ -90,7 +101,7 @@ def _mismatch(then: Dict[str, Any], now: Dict[str, Any]) -> Optional[str]:
         if path not in old_files:
             return f"it was written for another input ({path} was not part of it)"
         if list(old_files[path]) != list(new_files[path]):
-            return f"the input changed since ({path} has another size or modification time)"
+            return f"the input changed since ({path} has other content)"
     if bool(then.get("input", {}).get("whole_file")) != bool(now["input"]["whole_file"]):
         return "it was written with another --whole-file setting"
     return None

@@ -7,7 +7,9 @@ The pipeline is test_annotate's (entity_ruler + `annotate_test_fgen`, fixtures i
 """
 import base64
 import json
+import os
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -150,6 +152,24 @@ def test_resume_refuses_another_input_or_model(nlp, five, tmp_path):
     with pytest.raises(AnnotateError, match=r"cannot resume: the input changed since \(.*five.jsonl"):
         annotate(nlp, five, out, resume=True)
     assert not out.exists() and journal_path(out).exists()  # refused: nothing touched
+
+
+def test_resume_compares_the_input_by_content_not_modification_time(nlp, five, tmp_path):
+    out = tmp_path / "out.jsonl"
+    interrupted(nlp, five, out)
+    content = five.read_bytes()
+    five.unlink()
+    (tmp_path / "backup.jsonl").write_bytes(content)
+    shutil.copy(tmp_path / "backup.jsonl", five)  # restored by `cp`: same bytes, a new mtime
+    os.utime(five, ns=(five.stat().st_atime_ns, five.stat().st_mtime_ns + 10**9))
+    summary = annotate(nlp, five, out, resume=True)
+    assert (summary.resumed, summary.annotated) == (2, 3)
+    assert [r["id"] for r in read_output(out)] == [f"r{i}" for i in range(5)]
+    interrupted(nlp, five, out)
+    five.write_bytes(content.replace(b"r4", b"r9"))  # same size and mtime, other content
+    os.utime(five, ns=(five.stat().st_atime_ns, five.stat().st_mtime_ns - 10**9))
+    with pytest.raises(AnnotateError, match=r"cannot resume: the input changed since \(.*five.jsonl has other content\)"):
+        annotate(nlp, five, out, resume=True)
 
 
 # ---------------------------------------------------------------- 4. a damaged journal entry

@@ -3,6 +3,10 @@
 
 Readers yield `Record`s and, for input they cannot use, `Problem`s naming the position
 (`path:line`, `path: article N`) and the reason, so one bad record never stops a run.
+
+Ids are strings, on every path (`scripts/annotate.py`, `scripts/annotate_ray.py`) and in every
+output (JSONL, Parquet, MAE file names, HTML, DocBin provenance): a JSONL integer id is read as
+its decimal string, so `7` and `"7"` are one id and the second record is reported as a duplicate.
 """
 import json
 import re
@@ -20,10 +24,10 @@ class AnnotateError(ValueError):
 
 @dataclass(frozen=True)
 class Record:
-    """One text to annotate: its id, the text and where it was read (`path:line`, `path: article N`).
-    A JSONL id keeps its type: the integer 7 and the string "7" are different records."""
+    """One text to annotate: its id (a string: a JSONL integer id becomes its decimal string), the
+    text and where it was read (`path:line`, `path: article N`)."""
 
-    id: Union[str, int]
+    id: str
     text: str
     position: str
     pmid: Optional[str] = None
@@ -130,12 +134,12 @@ def _json_record(path: Path, number: int, raw: bytes) -> Optional[Item]:
         return Problem(position, 'empty "id"')
     elif isinstance(doc_id, str) and _LONE_SURROGATE.search(doc_id):
         return Problem(position, '"id" holds a lone surrogate, not Unicode text')
-    return Record(doc_id, text, position)
+    return Record(str(doc_id), text, position)  # ids are strings everywhere (module docstring)
 
 
 def read_jsonl(path: Union[str, Path]) -> Iterator[Item]:
     """Records of a JSONL file, one `{"id": ..., "text": ...}` per line (blank lines skipped).
-    A record without "id" gets `<stem>:<line>`."""
+    A record without "id" gets `<stem>:<line>`; an integer id becomes its decimal string."""
     path = Path(path)
     for number, raw in _lines(path):
         if raw.strip():
@@ -175,7 +179,7 @@ def within_max_length(item: Item, max_length: int) -> Item:
 def read_records(files: Sequence[Path], whole_file: bool = False) -> Iterator[Item]:
     """Records of all `files` in order, lazily; a record whose id was already read becomes a
     Problem naming the first position."""
-    first_seen: Dict[Union[str, int], str] = {}
+    first_seen: Dict[str, str] = {}
     for path in files:
         try:
             for item in read_file(path, whole_file=whole_file):

@@ -175,8 +175,7 @@ def _statements_markup(doc: Doc) -> str:
 
 
 def doc_to_html(doc: Doc, doc_id: Union[str, int]) -> str:
-    """The HTML section of one doc: its id (a JSONL id can be an integer), the displaCy entity
-    rendering and its statements."""
+    """The HTML section of one doc: its id, the displaCy entity rendering and its statements."""
     return (
         f'<section class="fgen-doc" style="margin-bottom: 3rem">\n<h2>{html.escape(str(doc_id))}</h2>\n'
         f"{_displacy_markup(doc)}\n<h3>Statements</h3>\n{_statements_markup(doc)}\n</section>\n"

@@ -138,7 +138,7 @@ def test_read_jsonl_good_and_bad_records(tmp_path):
         {"id": "e", "text": "Unicode \u2028 separator stays inside."},
     ])
     records, problems = items(read_jsonl(path))
-    assert [(r.id, r.position) for r in records] == [("a", f"{path}:1"), (7, f"{path}:8"), ("in:9", f"{path}:9"), ("e", f"{path}:11")]
+    assert [(r.id, r.position) for r in records] == [("a", f"{path}:1"), ("7", f"{path}:8"), ("in:9", f"{path}:9"), ("e", f"{path}:11")]
     assert records[-1].text == "Unicode \u2028 separator stays inside."
     assert problems == [
         f"{path}:2: invalid JSON (Expecting property name enclosed in double quotes at column 2)",

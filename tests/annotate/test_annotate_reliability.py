@@ -291,19 +291,21 @@ def test_nothing_annotated_exits_1_with_the_reason(model_dir, tmp_path):
 # ---------------------------------------------------------------- 11. ids and MAE file names
 
 
-def test_integer_and_string_ids_differ_and_mae_names_keep_one_suffix(nlp, tmp_path, v2_scheme):
+def test_ids_are_strings_and_mae_names_keep_one_suffix(nlp, tmp_path, v2_scheme):
+    # One rule on every path and output: an integer id is its decimal string, so 7 and "7" are one id.
     source = write_jsonl_input(tmp_path / "in.jsonl", [
-        {"id": 7, "text": LINKED}, {"id": "7", "text": UNLINKED}, {"id": "12_PMID34.txt_CC2.xml", "text": PLAIN},
+        {"id": 7, "text": LINKED}, {"id": "7", "text": UNLINKED}, {"id": "12_PMID34.txt_CC2.xml", "text": PLAIN}, {"id": "7.xml", "text": PLAIN},
     ])
     problems = []
     annotate(nlp, source, tmp_path / "out.jsonl", on_problem=lambda p: problems.append(str(p)))
-    assert problems == [] and [r["id"] for r in read_output(tmp_path / "out.jsonl")] == [7, "7", "12_PMID34.txt_CC2.xml"]
+    assert problems == [f"{source}:2: duplicate id '7' (first at {source}:1)"]
+    assert [r["id"] for r in read_output(tmp_path / "out.jsonl")] == ["7", "12_PMID34.txt_CC2.xml", "7.xml"]
     annotate(nlp, source, tmp_path / "mae", scheme=v2_scheme)
     assert tree(tmp_path / "mae") == [OUTPUT_MARKER, "12_PMID34.txt_CC2.xml", "7-2.xml", "7.xml"]
     annotate(nlp, source, tmp_path / "out.html")
-    assert (tmp_path / "out.html").read_text().count("<h2>7</h2>") == 2
+    assert (tmp_path / "out.html").read_text().count("<h2>7</h2>") == 1
     annotate(nlp, source, tmp_path / "out.spacy")
-    assert [d._.provenance["id"] for d in DocBin().from_disk(tmp_path / "out.spacy").get_docs(Vocab())] == [7, "7", "12_PMID34.txt_CC2.xml"]
+    assert [d._.provenance["id"] for d in DocBin().from_disk(tmp_path / "out.spacy").get_docs(Vocab())] == ["7", "12_PMID34.txt_CC2.xml", "7.xml"]
 
 
 # ---------------------------------------------------------------- 13. a compact journal

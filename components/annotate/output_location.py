@@ -2,9 +2,12 @@
 never removes files the tool did not write and never contains the input.
 
 A folder output (MAE files) is replaced as a whole, so it must be new, empty, or a previous
-output of fgen: those carry `OUTPUT_MARKER`, the list of the files fgen wrote into them, and
-hold nothing else. A file output is replaced, unless it is one of the inputs.
+output of fgen: those carry `OUTPUT_MARKER`, the list of the files fgen wrote into them with a
+hash of each, and hold nothing else. A file changed since fgen wrote it (an annotator corrected
+it in MAE) is never replaced: the run is refused, naming it. A file output is replaced, unless
+it is one of the inputs.
 """
+import hashlib
 import json
 import re
 import shutil
@@ -50,11 +53,25 @@ def check_output_location(output: Union[str, Path], is_folder: bool, inputs: Ite
     if is_folder and output.is_dir():
         foreign = foreign_entries(output)
         if foreign:
-            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
             raise AnnotateError(
-                f"{output}: the folder holds files fgen did not write ({shown}); "
+                f"{output}: the folder holds files fgen did not write ({_shown(foreign)}); "
                 "choose a new or empty folder (a folder output is replaced as a whole)"
             )
+        refuse_changed_entries(output)
+
+
+def _shown(names: List[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def refuse_changed_entries(folder: Union[str, Path]) -> None:
+    """RAISES (AnnotateError): a file of `folder` changed since fgen wrote it (`changed_entries`)."""
+    changed = changed_entries(folder)
+    if changed:
+        raise AnnotateError(
+            f"{folder}: {_shown(changed)} changed since fgen wrote {'it' if len(changed) == 1 else 'them'} "
+            "(corrected in MAE?) and would be replaced; move them out of the folder, or choose another output folder"
+        )
 
 
 def writable(folder: Path) -> bool:
@@ -81,10 +98,31 @@ def foreign_entries(folder: Union[str, Path]) -> List[str]:
     return [n for n in names if n != OUTPUT_MARKER and (n not in written or not (folder / n).is_file())]
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def changed_entries(folder: Union[str, Path]) -> List[str]:
+    """The files of `folder` whose content differs from what fgen wrote (the hashes in its
+    `OUTPUT_MARKER`), sorted; none for a marker without hashes (written before they were kept)."""
+    folder = Path(folder)
+    try:
+        hashes = json.loads((folder / OUTPUT_MARKER).read_text(encoding="utf8")).get("sha256", {})
+    except (OSError, ValueError, AttributeError):
+        return []
+    if not isinstance(hashes, dict):
+        return []
+    return sorted(name for name, digest in hashes.items()
+                  if (folder / name).is_file() and _sha256(folder / name) != digest)
+
+
 def write_output_marker(folder: Union[str, Path], tool: str, files: Iterable[str]) -> None:
-    """List the files `tool` wrote into `folder`, so a later run may replace them."""
-    marker = {"tool": tool, "files": sorted(files)}
-    (Path(folder) / OUTPUT_MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf8")
+    """List the files `tool` wrote into `folder` with the hash of each, so a later run may
+    replace them unless they changed since."""
+    folder = Path(folder)
+    names = sorted(files)
+    marker = {"tool": tool, "files": names, "sha256": {name: _sha256(folder / name) for name in names}}
+    (folder / OUTPUT_MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf8")
 
 
 def remove_stale_temporaries(output: Union[str, Path]) -> List[Path]:

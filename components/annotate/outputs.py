@@ -15,7 +15,7 @@ from fgen.annotate.inputs import AnnotateError
 from fgen.annotate.journal import read_journal
 from fgen.annotate.records import doc_record
 from fgen.util.atomic import atomic_directory, atomic_text_file, write_bytes_atomic
-from fgen.annotate.output_location import foreign_entries, write_output_marker
+from fgen.annotate.output_location import foreign_entries, refuse_changed_entries, write_output_marker
 from fgen.doc_layout import entity_spans, get_link_scores, get_links, spans_overlap
 from fgen.corpus.mae import mae_to_string
 from fgen.corpus.mae_doc import doc_to_mae
@@ -115,14 +115,15 @@ def write_mae_folder(named_contents: Iterable[Tuple[str, str]], path: Union[str,
     """Write (file name, XML) pairs as the folder `path`, replaced as a whole, with the marker
     that lets a later run of `tool` replace it again.
 
-    RAISES (AnnotateError): the folder holds files fgen did not write (nothing is written then);
-        two files would get the same name.
+    RAISES (AnnotateError): the folder holds files fgen did not write, or files changed since
+        fgen wrote them (corrections: nothing is written then); two files would get the same name.
     """
     path = Path(path)
     if path.is_dir():
         foreign = foreign_entries(path)
         if foreign:
             raise AnnotateError(f"{path}: the folder holds files fgen did not write ({', '.join(foreign[:3])}); nothing was written")
+        refuse_changed_entries(path)
     names: Set[str] = set()
     with atomic_directory(path) as tmp:
         for name, content in named_contents:

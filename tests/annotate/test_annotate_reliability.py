@@ -73,6 +73,22 @@ def test_mae_output_never_removes_files_it_did_not_write(nlp, five, tmp_path, v2
     assert (out / "mine.txt").exists() and (out / "only.xml").exists()
 
 
+def test_mae_files_corrected_since_they_were_written_are_never_replaced(nlp, five, tmp_path, v2_scheme):
+    out = tmp_path / "mae"
+    annotate(nlp, five, out, scheme=v2_scheme)
+    corrected = (out / "r1.xml").read_text(encoding="utf8").replace("promotes", "PROMOTES")
+    (out / "r1.xml").write_text(corrected, encoding="utf8")  # an annotator's edit in MAE
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(AnnotateError, match=r"mae: r1.xml changed since fgen wrote it"):
+        run_loop.check_run(five, out)  # refused before the model loads
+    with pytest.raises(AnnotateError, match=r"mae: r1.xml changed since fgen wrote it"):
+        annotate(nlp, five, out, scheme=v2_scheme)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    (out / "r1.xml").unlink()  # moved away by the annotator: the rest is fgen's and replaced
+    annotate(nlp, five, out, scheme=v2_scheme)
+    assert tree(out) == [OUTPUT_MARKER, "r0.xml", "r1.xml", "r2.xml", "r3.xml", "r4.xml"]
+
+
 def test_file_output_is_never_the_input(nlp, five):
     with pytest.raises(AnnotateError, match="the output is the input"):
         annotate(nlp, five, five, fmt="jsonl")

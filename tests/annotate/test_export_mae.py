@@ -33,3 +33,15 @@ def test_export_never_deletes_its_input_or_foreign_files(nlp, tmp_path, tiny_cor
     result = run_script("export_mae", folder / "five.spacy", tmp_path / "other", "--definitions", tiny_corpus)
     assert result.returncode == 1 and "holds files fgen did not write (keep.txt)" in result.stdout
     assert sorted(p.name for p in folder.iterdir()) == before and (tmp_path / "other" / "keep.txt").exists()
+
+
+def test_export_never_replaces_a_corrected_file(nlp, tmp_path, tiny_corpus):
+    source = write_jsonl_input(tmp_path / "in.jsonl", [{"id": "a", "text": LINKED}, {"id": "p", "text": PLAIN}])
+    annotate(nlp, source, tmp_path / "out.spacy")
+    out = tmp_path / "mae"
+    assert run_script("export_mae", tmp_path / "out.spacy", out, "--definitions", tiny_corpus).returncode == 0
+    (out / "p.xml").write_text((out / "p.xml").read_text(encoding="utf8") + "\n", encoding="utf8")
+    edited = (out / "p.xml").read_bytes()
+    result = run_script("export_mae", tmp_path / "out.spacy", out, "--definitions", tiny_corpus)
+    assert result.returncode == 1 and "p.xml changed since fgen wrote it" in result.stdout
+    assert (out / "p.xml").read_bytes() == edited

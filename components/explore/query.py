@@ -1,0 +1,204 @@
+"""Statements grouped across abstracts: the query behind `fgen-explore query`, the page's table
+and `GET /api/statements` (all three return the same list), and its table and CSV forms.
+
+Every filter value is a bound parameter; the SQL text depends only on which filters are set.
+"""
+import csv
+import io
+import json
+from dataclasses import dataclass, fields
+from typing import Any, Dict, List, Optional, Tuple
+
+from fgen.explore.index import ROLES
+from fgen.explore.normalise import normalise_text
+
+# Evidence kept per group, best scores first: a frequent statement has thousands.
+DEFAULT_EVIDENCE = 20
+DEFAULT_LIMIT = 50
+# The category filters, by the name of their option.
+CATEGORY_FILTERS = {"perturbation": "PERTURBING_ACTION", "context": "CONTEXT", "effect": "EFFECT", "phenotype": "PHENOTYPE"}
+
+
+@dataclass
+class Filters:
+    """What `query_statements` selects. A category filter matches a member whose value equals it
+    or whose normalised text contains it (normalised the same way), case-insensitively; the
+    perturbation filter also matches the perturbation's target. `text` matches any member.
+    `id` keeps the groups that have a statement in that record."""
+
+    perturbation: Optional[str] = None
+    context: Optional[str] = None
+    effect: Optional[str] = None
+    phenotype: Optional[str] = None
+    text: Optional[str] = None
+    id: Optional[str] = None
+    min_abstracts: int = 1
+    min_score: Optional[float] = None
+    limit: int = DEFAULT_LIMIT
+    evidence: int = DEFAULT_EVIDENCE
+
+    @classmethod
+    def from_params(cls, params: Dict[str, str]) -> "Filters":
+        """Filters from string parameters (a URL's query), unknown names ignored, empty ones unset.
+
+        RAISES (ValueError): a number that does not parse.
+        """
+        kwargs: Dict[str, Any] = {}
+        for field in fields(cls):
+            value = params.get(field.name, "").strip()
+            if not value:
+                continue
+            if field.name in ("min_abstracts", "limit", "evidence"):
+                kwargs[field.name] = int(value)
+            elif field.name == "min_score":
+                kwargs[field.name] = float(value)
+            else:
+                kwargs[field.name] = value
+        return cls(**kwargs)
+
+
+def _member_condition(prefix: str, value: str, params: List[Any]) -> str:
+    params += [value.lower(), normalise_text(value) or value.lower()]
+    condition = f"lower({prefix}_value) = ? OR contains({prefix}_text, ?)"
+    if prefix == "pa":
+        params.append(value.lower())
+        condition += " OR contains(lower(pa_target), ?)"
+    return f"({condition})"
+
+
+def _where(filters: Filters) -> Tuple[str, List[Any]]:
+    conditions, params = [], []  # type: List[str], List[Any]
+    for name, role in CATEGORY_FILTERS.items():
+        value = getattr(filters, name)
+        if value:
+            conditions.append(_member_condition(ROLES[role], value, params))
+    if filters.text:
+        conditions.append("(" + " OR ".join(_member_condition(p, filters.text, params) for p in ROLES.values()) + ")")
+    if filters.id:
+        conditions.append("gkey IN (SELECT gkey FROM statements WHERE id = ?)")
+        params.append(filters.id)
+    if filters.min_score is not None:
+        conditions.append("score >= ?")
+        params.append(filters.min_score)
+    return " AND ".join(conditions) or "TRUE", params
+
+
+def query_sql(filters: Filters) -> Tuple[str, List[Any]]:
+    """The SQL of `query_statements` and its parameters (filter values are never in the text)."""
+    where, params = _where(filters)
+    members = ", ".join(f"any_value({p}_text) AS {p}_text, any_value({p}_value) AS {p}_value" for p in ROLES.values())
+    spans = ", ".join(f"'{p}': [{p}_start, {p}_end]" for p in ROLES.values())
+    sql = f"""
+WITH s AS (SELECT * FROM statements WHERE {where}),
+top AS (
+    SELECT gkey, count(DISTINCT id) AS abstracts, max(score) AS score, {members}, any_value(pa_target) AS pa_target
+    FROM s GROUP BY gkey HAVING count(DISTINCT id) >= ?
+    ORDER BY abstracts DESC, score DESC NULLS LAST, {', '.join(f'{p}_text' for p in ROLES.values())}, gkey LIMIT ?
+),
+ev AS (
+    SELECT gkey, list({{'id': id, 'score': score, 'spans': {{{spans}}}}} ORDER BY score DESC NULLS LAST, id, n) AS evidence
+    FROM (SELECT * FROM s WHERE gkey IN (SELECT gkey FROM top)
+          QUALIFY row_number() OVER (PARTITION BY gkey ORDER BY score DESC NULLS LAST, id, n) <= ?)
+    GROUP BY gkey
+)
+SELECT top.*, ev.evidence FROM top JOIN ev USING (gkey)
+ORDER BY abstracts DESC, score DESC NULLS LAST, {', '.join(f'{p}_text' for p in ROLES.values())}, gkey"""
+    return sql, params + [max(filters.min_abstracts, 1), max(filters.limit, 0), max(filters.evidence, 1)]
+
+
+def query_statements(con: Any, filters: Filters) -> List[Dict[str, Any]]:
+    """Statements grouped across abstracts by their members' normalised text and value, most
+    abstracts first, then best score.
+
+    con (duckdb.DuckDBPyConnection): an index (`open_index`) or a Parquet source (`parquet_source`).
+    filters (Filters): what to select.
+    RETURNS (List[Dict[str, Any]]): per group `members` (category → `text`, `value`, and
+        `target` for PERTURBING_ACTION; categories without a member left out), `abstracts`,
+        `score` (the best statement's) and `evidence` (up to `filters.evidence` statements:
+        record `id`, `score`, `spans` category → [start, end] in the record's text).
+    """
+    sql, params = query_sql(filters)
+    cursor = con.cursor()
+    try:
+        rel = cursor.execute(sql, params)
+        columns = [d[0] for d in rel.description]
+        rows = [dict(zip(columns, row)) for row in rel.fetchall()]
+    finally:
+        cursor.close()
+    groups = []
+    for row in rows:
+        members = {}
+        for role, p in ROLES.items():
+            if row[f"{p}_text"] is None and row[f"{p}_value"] is None:
+                continue
+            members[role] = {"text": row[f"{p}_text"], "value": row[f"{p}_value"]}
+            if p == "pa":
+                members[role]["target"] = row["pa_target"]
+        evidence = []
+        for item in row["evidence"]:
+            spans = {role: item["spans"][p] for role, p in ROLES.items() if item["spans"][p][0] is not None}
+            evidence.append({"id": item["id"], "score": item["score"], "spans": spans})
+        groups.append({"members": members, "abstracts": row["abstracts"], "score": row["score"], "evidence": evidence})
+    return groups
+
+
+def category_values(con: Any) -> Dict[str, List[str]]:
+    """The values of each category in the index, most frequent first (the page's choices)."""
+    cursor = con.cursor()
+    try:
+        return {
+            role: [r[0] for r in cursor.execute(
+                f"SELECT {p}_value FROM statements WHERE {p}_value IS NOT NULL AND {p}_value <> '' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 500"
+            ).fetchall()]
+            for role, p in ROLES.items()
+        }
+    finally:
+        cursor.close()
+
+
+def record_text(con: Any, record_id: str) -> Optional[str]:
+    """The abstract of record `record_id`, or None."""
+    cursor = con.cursor()
+    try:
+        row = cursor.execute("SELECT text FROM records WHERE id = ? LIMIT 1", [record_id]).fetchone()
+    finally:
+        cursor.close()
+    return row[0] if row else None
+
+
+def _flat_row(group: Dict[str, Any]) -> Dict[str, Any]:
+    row: Dict[str, Any] = {}
+    for role in ROLES:
+        member = group["members"].get(role, {})
+        row[role] = member.get("text") or ""
+        row[f"{role}_value"] = member.get("value") or ""
+    row["abstracts"] = group["abstracts"]
+    row["score"] = "" if group["score"] is None else f"{group['score']:.3f}"
+    row["ids"] = " ".join(item["id"] for item in group["evidence"])
+    return row
+
+
+def format_groups(groups: List[Dict[str, Any]], fmt: str) -> str:
+    """`groups` as `json` (the list as is), `csv` (one row per group: each category's text and
+    value, abstracts, score, evidence ids) or `table` (the same columns, aligned).
+
+    RAISES (ValueError): an unknown format.
+    """
+    if fmt == "json":
+        return json.dumps(groups, ensure_ascii=False, indent=1)
+    rows = [_flat_row(g) for g in groups]
+    header = list(_flat_row({"members": {}, "abstracts": 0, "score": None, "evidence": []}))
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue()
+    if fmt == "table":
+        shown = ["abstracts", "score", *ROLES, "ids"]
+        cells = [[str(r[c]) for c in shown] for r in rows]
+        widths = [min(max([len(c)] + [len(row[i]) for row in cells]), 40) for i, c in enumerate(shown)]
+        lines = ["  ".join(c.ljust(w)[:w] for c, w in zip(shown, widths))]
+        lines += ["  ".join(v.ljust(w)[:w] for v, w in zip(row, widths)) for row in cells]
+        return "\n".join(lines) + "\n"
+    raise ValueError(f"unknown format {fmt!r}: table, json or csv")

@@ -3,32 +3,48 @@
 
 One Ray task per input file, run by a pool of actors (`ActorPoolStrategy`) that each load the
 pipeline once in `__init__` (a loaded `nlp` never goes through Ray's object store). A task reads
-its file with the single-machine readers (`fgen.annotate.inputs.read_file`), annotates it and
-writes `OUTPUT_DIR/<input stem>.parquet` all at once, so a file exists only when complete; the
-driver appends the task's counts to `OUTPUT_DIR/manifest.jsonl`. A rerun skips the inputs whose
-Parquet file exists: a crash, a failed file or an interrupted job costs only the files it left
-unwritten. A worker that dies mid-file is restarted by Ray and its task retried.
+its file with the single-machine readers (`fgen.annotate.inputs.read_file`), annotates it with
+the single-machine semantics (`fgen.annotate.isolation`: a record the pipeline fails on is
+skipped and named, the rest written) and writes `OUTPUT_DIR/<input stem>.parquet` all at once
+(`fgen.util.atomic`: fsynced, renamed), its manifest line in the footer
+(`fgen.annotate.parquet.MANIFEST_KEY`); the driver appends that line to
+`OUTPUT_DIR/manifest.jsonl`. An input is done when its Parquet footer reads and holds the rows
+its line records (`done_entry`); a rerun skips those, and first appends the lines of finished
+files the manifest lacks (a driver stopped between a worker's rename and its append). A worker
+that dies mid-file is restarted by Ray and its task retried; an interrupted driver (SIGINT,
+SIGTERM) stops the job, removes the temporaries and raises `Interrupted`.
+
+Docs/scale-out.md has the fault model: what is exactly-once, what a node crash can leave.
 
 Ray is imported only when a job runs: fgen works without the `distributed` extra.
 """
 import glob
 import json
 import os
+import re
+import signal
 import socket
+import threading
 import time
+import uuid
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from spacy.language import Language
 
+from fgen.annotate.bounds import pipe_by_length
 from fgen.annotate.inputs import INPUT_SUFFIXES, AnnotateError, Problem, Record, input_files, input_suffix, read_file, within_max_length
+from fgen.annotate.isolation import annotated_isolated, failures_collected
 from fgen.annotate.pubmed import DeletedCitations, FileProblem
 from fgen.annotate.records import doc_record
-from fgen.util.atomic import write_bytes_atomic
+from fgen.util.atomic import append_durable, write_bytes_atomic
 
 MANIFEST = "manifest.jsonl"
+# Ids found in several Parquet files of OUTPUT_DIR: a line per id with the files, in input order.
+DUPLICATES = "duplicates.jsonl"
 OUTPUT_SUFFIX = ".parquet"
 # With `markers`, `<stem>.parquet._SUCCESS` is written after the Parquet file and marks it done: on
 # object storage (S3, GCS, their FUSE mounts) a rename is a copy, so a file can exist half-written.
@@ -47,11 +63,22 @@ def output_name(path: Path) -> str:
     return stem + OUTPUT_SUFFIX
 
 
-def is_done(output_dir: Path, path: Path, markers: bool = False) -> bool:
-    """Whether the input `path` has its output in `output_dir`: the Parquet file, or with
-    `markers` its `_SUCCESS` marker."""
+def done_entry(output_dir: Path, path: Path, markers: bool = False) -> Optional[Dict[str, Any]]:
+    """The manifest line of the input `path` when its output in `output_dir` is complete: a
+    Parquet file whose footer reads and holds the rows the line in it records (with `markers`,
+    its `_SUCCESS` marker exists too); else None."""
+    from fgen.annotate.parquet import recorded_manifest
+
     output = output_dir / output_name(path)
-    return (output.with_name(output.name + MARKER_SUFFIX) if markers else output).exists()
+    if markers and not output.with_name(output.name + MARKER_SUFFIX).exists():
+        return None
+    return recorded_manifest(output) if output.is_file() else None
+
+
+def is_done(output_dir: Path, path: Path, markers: bool = False) -> bool:
+    """Whether the input `path` has its complete output in `output_dir` (see `done_entry`): a
+    file that merely exists (half-copied, truncated, from an older fgen) is not done."""
+    return done_entry(output_dir, path, markers) is not None
 
 
 def expand_inputs(inputs: Sequence[Union[str, Path]], output_dir: Union[str, Path]) -> List[Path]:
@@ -99,6 +126,14 @@ def model_id(nlp: Language) -> Tuple[str, str]:
     return f"{nlp.meta.get('lang', nlp.lang)}_{nlp.meta.get('name', 'pipeline')}", str(nlp.meta.get("version", ""))
 
 
+def model_record(nlp: Language) -> Dict[str, Optional[str]]:
+    """What identifies the pipeline in the manifest: `model` and `model_version` (`model_id`) and
+    `model_path`, the folder it was loaded from (a folder model's meta often keeps spaCy's
+    defaults, `en_pipeline` 0.0.0: its path tells which one it was)."""
+    model, version = model_id(nlp)
+    return {"model": model, "model_version": version, "model_path": str(Path(nlp.path).resolve()) if nlp.path is not None else None}
+
+
 def _reason_kind(problem: Problem) -> str:
     # "PMID 123: no abstract, skipped" and "PMID 456: no abstract, skipped" count as one reason.
     reason = problem.reason
@@ -116,14 +151,16 @@ class _FileReport:
         self.deleted: List[str] = []
         self.failure: Optional[str] = None
         self.seen: Set[str] = set()
+        self.annotated = 0
+        self.failed_records: List[Dict[str, str]] = []  # every one, with its reason (rare)
 
     def skip(self, problem: Problem) -> None:
         self.skip_reasons[_reason_kind(problem)] += 1
         if len(self.problems) < LISTED_PROBLEMS:
             self.problems.append(str(problem))
 
-    def texts(self, max_length: int) -> Iterator[Tuple[str, str]]:
-        """(text, id) of the file's records; problems are recorded, not yielded."""
+    def texts(self, max_length: int) -> Iterator[Tuple[str, Tuple[str, str]]]:
+        """(text, (id, position)) of the file's records; problems are recorded, not yielded."""
         try:
             for item in read_file(self.path):
                 if isinstance(item, DeletedCitations):
@@ -141,15 +178,16 @@ class _FileReport:
                     self.skip(item)
                 else:
                     self.seen.add(item.id)
-                    yield item.text, item.id
+                    yield item.text, (item.id, item.position)
         except OSError as err:
             self.failure = f"{self.path}: cannot read ({err.strerror or err})"
 
 
 def annotate_file(nlp: Language, path: Path, output_dir: Path, batch_size: Optional[int] = None, markers: bool = False) -> Dict[str, Any]:
-    """Annotate one input file and write `output_dir/<stem>.parquet` atomically; a file whose
-    reading failed (unreadable, malformed XML, corrupt gzip) gets no Parquet file, so a rerun
-    tries it again.
+    """Annotate one input file and write `output_dir/<stem>.parquet` atomically, with its manifest
+    line in the footer. A record the pipeline fails on (or the output cannot hold) is skipped and
+    named in `failed_records`, the rest is written; a file whose reading failed (unreadable,
+    malformed XML, corrupt gzip) gets no Parquet file, so a rerun tries it again.
 
     nlp (Language): the pipeline.
     path (Path): the input file.
@@ -157,34 +195,60 @@ def annotate_file(nlp: Language, path: Path, output_dir: Path, batch_size: Optio
     batch_size (Optional[int]): nlp.pipe batch size (default: the pipeline's).
     markers (bool): write `<stem>.parquet._SUCCESS` after the Parquet file.
     RETURNS (Dict[str, Any]): the manifest line: input, output, status ("done" or "failed"),
-        records read, annotated, skipped (with `skip_reasons` and the first `problems`),
-        `deleted_pmids`, error, seconds (wall) and cpu_seconds (of this process: less than seconds
-        when other processes share its CPUs), started and finished (epoch seconds), worker.
+        records read, annotated (= the Parquet file's rows), skipped (with `skip_reasons` and the
+        first `problems`), `failed_records` (id, position, reason of each record the pipeline
+        failed on), `deleted_pmids`, error, seconds (wall) and cpu_seconds (of this process: less
+        than seconds when other processes share its CPUs), started and finished (epoch seconds),
+        worker, `model`, `model_version`, `model_path`, and `attempt` (unique to this write).
     """
-    from fgen.annotate.parquet import parquet_bytes, parquet_schema
+    from fgen.annotate.parquet import check_row, parquet_bytes, parquet_schema, schema_roles
 
     started, start, cpu_start = time.time(), time.perf_counter(), time.process_time()
     report = _FileReport(path)
-    model, version = model_id(nlp)
-    rows = (
-        {**doc_record(doc, doc_id), "source_file": path.name, "model": model, "model_version": version}
-        for doc, doc_id in nlp.pipe(report.texts(nlp.max_length), as_tuples=True, batch_size=batch_size)
-    )
+    model = model_record(nlp)
+    schema = parquet_schema(pipeline_roles(nlp))
+    roles = schema_roles(schema)
     output = output_dir / output_name(path)
-    data = parquet_bytes(rows, parquet_schema(pipeline_roles(nlp)))
-    done = report.failure is None
-    if done:
-        write_bytes_atomic(output, data)
-        if markers:
-            write_bytes_atomic(output.with_name(output.name + MARKER_SUFFIX), b"")
-    return {
-        "input": str(path), "output": str(output) if done else None, "status": "done" if done else "failed",
-        "records": report.read, "annotated": len(report.seen) if done else 0, "skipped": sum(report.skip_reasons.values()),
-        "skip_reasons": dict(report.skip_reasons), "problems": report.problems, "deleted_pmids": report.deleted,
-        "error": report.failure, "seconds": round(time.perf_counter() - start, 3), "cpu_seconds": round(time.process_time() - cpu_start, 3),
-        "started": round(started, 3), "finished": round(time.time(), 3), "worker": worker_name(),
-        "model": model, "model_version": version,
-    }
+    failures: List[BaseException] = []
+
+    def pipe(stream: Iterator, alone: bool) -> Iterator:
+        return annotated_isolated(nlp, stream, batch_size=1 if alone else batch_size, failures=failures)
+
+    def rows() -> Iterator[Dict[str, Any]]:
+        for (doc_id, position), doc, reason in pipe_by_length(nlp, report.texts(nlp.max_length), pipe):
+            if doc is not None:
+                row = {**doc_record(doc, doc_id), "source_file": path.name, "model": model["model"], "model_version": model["model_version"]}
+                try:
+                    check_row(row, roles)
+                except ValueError as err:
+                    doc, reason = None, f"cannot be written ({err})"
+            if doc is None:
+                report.skip(Problem(position, reason))
+                report.failed_records.append({"id": doc_id, "position": position, "reason": reason})
+                continue
+            report.annotated += 1
+            yield row
+
+    def entry(rows_written: int) -> Dict[str, Any]:
+        done = report.failure is None
+        return {
+            "input": str(path), "output": str(output) if done else None, "status": "done" if done else "failed",
+            "records": report.read, "annotated": rows_written if done else 0, "skipped": sum(report.skip_reasons.values()),
+            "skip_reasons": dict(report.skip_reasons), "problems": report.problems, "failed_records": report.failed_records,
+            "deleted_pmids": report.deleted, "error": report.failure, "seconds": round(time.perf_counter() - start, 3),
+            "cpu_seconds": round(time.process_time() - cpu_start, 3), "started": round(started, 3), "finished": round(time.time(), 3),
+            "worker": worker_name(), **model, "attempt": uuid.uuid4().hex,
+        }
+
+    written: List[Dict[str, Any]] = []
+    with failures_collected(nlp, failures):
+        data = parquet_bytes(rows(), schema, manifest=lambda count: written.append(entry(count)) or written[-1])
+    if report.failure is not None:
+        return entry(0)
+    write_bytes_atomic(output, data)
+    if markers:
+        write_bytes_atomic(output.with_name(output.name + MARKER_SUFFIX), b"")
+    return written[-1]
 
 
 def worker_name() -> str:
@@ -195,14 +259,123 @@ def worker_name() -> str:
 def failed_entry(path: Path, error: str) -> Dict[str, Any]:
     """The manifest line of a file that produced no output (a task that kept failing)."""
     return {"input": str(path), "output": None, "status": "failed", "records": 0, "annotated": 0, "skipped": 0,
-            "skip_reasons": {}, "problems": [], "deleted_pmids": [], "error": error, "seconds": None, "cpu_seconds": None, "started": None,
+            "skip_reasons": {}, "problems": [], "failed_records": [], "deleted_pmids": [], "error": error, "seconds": None, "cpu_seconds": None, "started": None,
             "finished": None, "worker": None}
 
 
 def append_manifest(output_dir: Path, entry: Dict[str, Any]) -> None:
-    """Append one line to `output_dir/manifest.jsonl` (a log: each run adds the files it ran)."""
-    with (output_dir / MANIFEST).open("a", encoding="utf8") as handle:
-        handle.write(json.dumps({**entry, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, ensure_ascii=False) + "\n")
+    """Append one line to `output_dir/manifest.jsonl` (a log: each run adds the files it ran),
+    synced before returning."""
+    line = json.dumps({**entry, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, ensure_ascii=False) + "\n"
+    append_durable(output_dir / MANIFEST, line.encode("utf8"))
+
+
+def _manifest_attempts(output_dir: Path) -> Set[str]:
+    attempts = set()
+    try:
+        with (output_dir / MANIFEST).open("rb") as handle:
+            for line in handle:
+                try:
+                    attempts.add(json.loads(line).get("attempt"))
+                except (ValueError, AttributeError):  # a torn last line
+                    continue
+    except FileNotFoundError:
+        pass
+    return attempts
+
+
+def rebuild_manifest(output_dir: Path, files: Sequence[Path], markers: bool = False) -> List[Dict[str, Any]]:
+    """Append to the manifest the line of every finished output of `files` that it lacks (a
+    driver stopped after a worker renamed the file, before it appended the line), from the
+    line in the file's footer, marked `"rebuilt": true`.
+
+    RETURNS (List[Dict[str, Any]]): the lines appended.
+    """
+    attempts = _manifest_attempts(output_dir)
+    added = []
+    for path in files:
+        entry = done_entry(output_dir, path, markers)
+        if entry is not None and entry.get("attempt") not in attempts:
+            entry = {**entry, "rebuilt": True}
+            append_manifest(output_dir, entry)
+            added.append(entry)
+    return added
+
+
+# What `fgen.util.atomic` leaves of an interrupted write into OUTPUT_DIR: `.NAME.xxxxxxxx.tmp`.
+_TEMPORARY = re.compile(r"\..+(" + re.escape(OUTPUT_SUFFIX) + "|" + re.escape(MARKER_SUFFIX) + r"|\.jsonl)\.[a-z0-9_]{8}\.tmp")
+
+
+def remove_temporaries(output_dir: Path) -> List[Path]:
+    """Remove the temporary files interrupted writes left in `output_dir` (no job may be writing
+    into it). RETURNS (List[Path]): what was removed."""
+    removed = []
+    if output_dir.is_dir():
+        for path in output_dir.iterdir():
+            if _TEMPORARY.fullmatch(path.name) and path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+def check_output_dir(output_dir: Path) -> None:
+    """Refuse an OUTPUT_DIR the job cannot use, before anything runs: a file, a folder that cannot
+    be created, or a file system without rename (every output is renamed into place).
+
+    RAISES (AnnotateError): with a one-line reason.
+    """
+    if output_dir.exists() and not output_dir.is_dir():
+        raise AnnotateError(f"{output_dir}: exists and is not a folder (OUTPUT_DIR is a folder of Parquet files)")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        probe = output_dir / f".fgen-rename-probe-{uuid.uuid4().hex}"
+        probe.write_bytes(b"")
+    except OSError as err:
+        raise AnnotateError(f"{output_dir}: cannot be written ({err.strerror or err})") from None
+    try:
+        os.replace(probe, probe.with_name(probe.name + ".renamed"))
+        probe = probe.with_name(probe.name + ".renamed")
+    except OSError as err:
+        raise AnnotateError(
+            f"{output_dir}: the file system cannot rename files ({err.strerror or err}), which every output needs: "
+            "write to local disk or a file system with rename and upload afterwards (docs/scale-out.md)"
+        ) from None
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+def report_duplicates(output_dir: Path, files: Sequence[Path], markers: bool = False) -> int:
+    """Find the ids that are in several finished Parquet files of `files` (PubMed's update files
+    revise citations of earlier ones) and list them in `output_dir/duplicates.jsonl`, one line
+    per id: `id`, `files` (in input order) and `kept`, the last of them, whose version wins
+    (PubMed's file numbers grow with time). No duplicates: no file (an old one is removed).
+
+    RETURNS (int): the number of ids in several files.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    names = [output_name(p) for p in files if is_done(output_dir, p, markers)]
+    tables = []
+    for number, name in enumerate(names):
+        ids = pq.read_table(output_dir / name, columns=["id"])
+        tables.append(ids.append_column("file", pa.array([number] * ids.num_rows, pa.int32())))
+    path = output_dir / DUPLICATES
+    if not tables:
+        path.unlink(missing_ok=True)
+        return 0
+    counts = pa.concat_tables(tables).group_by("id").aggregate([("file", "list")])
+    repeated = counts.filter(pc.greater(pc.list_value_length(counts["file_list"]), 1)).to_pylist()
+    if not repeated:
+        path.unlink(missing_ok=True)
+        return 0
+    lines = []
+    for row in sorted(repeated, key=lambda r: min(r["file_list"])):
+        in_order = [names[n] for n in sorted(row["file_list"])]
+        lines.append(json.dumps({"id": row["id"], "files": in_order, "kept": in_order[-1]}, ensure_ascii=False) + "\n")
+    write_bytes_atomic(path, "".join(lines).encode("utf8"))
+    return len(repeated)
 
 
 class FileAnnotator:

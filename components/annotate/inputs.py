@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
+from fgen.annotate.bounds import LIMIT_ENV, record_limit
+
 
 INPUT_SUFFIXES = (".txt", ".jsonl", ".xml", ".xml.gz")
 
@@ -169,10 +171,12 @@ def read_file(path: Path, whole_file: bool = False) -> Iterator[Item]:
 
 
 def within_max_length(item: Item, max_length: int) -> Item:
-    """`item`, or a Problem in its place when it is a Record whose text is longer than
-    `max_length` (the pipeline's `nlp.max_length`)."""
-    if isinstance(item, Record) and len(item.text) > max_length:
-        return Problem(item.position, f"text of {len(item.text)} characters is longer than nlp.max_length ({max_length})")
+    """`item`, or a Problem in its place when it is a Record whose text is longer than the
+    record limit (`fgen.annotate.bounds.record_limit`: FGEN_MAX_RECORD_CHARS or its default,
+    at most `max_length`, the pipeline's `nlp.max_length`)."""
+    limit = record_limit(max_length)
+    if isinstance(item, Record) and len(item.text) > limit:
+        return Problem(item.position, f"text of {len(item.text)} characters is longer than the limit of {limit} ({LIMIT_ENV}, nlp.max_length)")
     return item
 
 

@@ -31,6 +31,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from fgen.util.forking import workers_die_with_parent
+from fgen.annotate.bounds import pipe_by_length
 from fgen.annotate.inputs import AnnotateError, Problem, Record, input_files, read_records, within_max_length
 from fgen.annotate.journal import (
     JournalState, failed_line, input_source, journal_header, journal_line, journal_path, model_source, recover_journal,
@@ -251,7 +252,8 @@ def annotate(
 
     failures: List[BaseException] = []
     with journal.open("ab") as handle, _failures_collected(nlp, failures):
-        for context, doc, reason in _annotated(nlp, texts(), batch_size, n_process, failures):
+        alone_or_batched = lambda stream, alone: _annotated(nlp, stream, 1 if alone else batch_size, 1 if alone else n_process, failures)  # noqa: E731
+        for context, doc, reason in pipe_by_length(nlp, texts(), alone_or_batched):
             position = context.pop("position")
             if doc is None:
                 counts["skipped"] += 1

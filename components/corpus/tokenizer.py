@@ -5,6 +5,7 @@ biomedical text ("(DEN)-induced", "and/or", "MCF-10A."). They are applied to `nl
 by a registered callback, so they are used in training (`[initialize.before_init]`) and saved
 with the pipeline: a loaded pipeline tokenizes like the converter did.
 """
+import re
 from typing import Callable, Iterable, List, Set, Tuple
 
 import spacy
@@ -49,6 +50,52 @@ def create_tokenizer_customizer() -> Callable[[Language], Language]:
 def make_nlp(lang: str = "en") -> Language:
     """A blank pipeline with fgen's tokenizer: what the converter tokenizes with."""
     return customize_tokenizer(spacy.blank(lang))
+
+
+# spaCy's tokenizer strips prefixes and suffixes off a space-free chunk one at a time, copying
+# the rest each time: quadratic in the chunk's length (e.g. a long run of "(").
+MAX_CHUNK = 500  # longer space-free chunks are cut into pieces of this many characters
+SEGMENT = 4096  # characters tokenized at once when a text has to be cut
+
+
+def long_chunk(text: str, max_chunk: int = MAX_CHUNK) -> bool:
+    """Whether `text` holds a space-free chunk longer than `max_chunk` characters."""
+    return re.search(f"[^ ]{{{max_chunk + 1},}}", text) is not None
+
+
+def _cut_points(text: str, max_chunk: int, segment: int) -> List[int]:
+    # Cut at a single space between two non-space characters (the tokenizer splits there too,
+    # and the space stays the whitespace of the token before it), and inside overlong chunks.
+    cuts, last = [], 0
+    for match in re.finditer(r"[^ ]+", text):
+        start, end = match.span()
+        if start - last >= segment and start >= 2 and text[start - 1] == " " and not text[start - 2].isspace() and not text[start].isspace():
+            cuts.append(start)
+            last = start
+        for cut in range(start + max_chunk, end, max_chunk):
+            cuts.append(cut)
+            last = cut
+    return cuts
+
+
+def make_doc_bounded(nlp: Language, text: str, max_chunk: int = MAX_CHUNK, segment: int = SEGMENT) -> Doc:
+    """`nlp.make_doc(text)` in time linear in the text: a space-free chunk longer than
+    `max_chunk` characters is cut into pieces of `max_chunk` (tokens never cross a cut), the
+    rest is tokenized as by `nlp.make_doc`. The Doc's text is `text`, so offsets are exact.
+
+    nlp (Language): the pipeline whose tokenizer is used.
+    text (str): the text.
+    max_chunk (int): the longest space-free chunk tokenized whole.
+    segment (int): about how many characters are tokenized at once.
+    RETURNS (Doc): the tokenized text.
+    """
+    if not long_chunk(text, max_chunk):
+        return nlp.make_doc(text)
+    points = [0, *_cut_points(text, max_chunk, segment), len(text)]
+    docs = [nlp.make_doc(text[a:b]) for a, b in zip(points, points[1:]) if b > a]
+    doc = Doc.from_docs(docs, ensure_whitespace=False)
+    assert doc.text == text, "bounded tokenization changed the text"
+    return doc
 
 
 def _pieces(region: str, offset: int, cuts: Iterable[int]) -> List[str]:

@@ -20,21 +20,26 @@ from spacy.tokens import Span
 ROLES = ("PERTURBING_ACTION", "CONTEXT", "EFFECT", "PHENOTYPE")
 
 Candidate = Tuple[int, ...]  # one entity index per role, into the entity list
+# fgen_links' default `max_apart`: a candidate's members within this many role entities, far
+# more than a sentence of an abstract holds; bounds the work per entity of pathological text.
+MAX_APART = 64
 
 def _anchored_pools(
-    entities: Sequence[Span], sent_ids: Sequence[int], roles: Sequence[str], max_sentences: int
+    entities: Sequence[Span], sent_ids: Sequence[int], roles: Sequence[str], max_sentences: int, max_apart: int = 0
 ) -> List[Tuple[int, int, List[List[Tuple[int, int]]]]]:
     """Every candidate has one anchor: its member with the smallest (start, index). Per role
     entity x, as (x, its role, per role the (reach, index) of the entities that can join a
     candidate anchored at x), reach sorted, where reach = the width such a candidate has at
-    least (from x's start to the entity's end)."""
+    least (from x's start to the entity's end). With `max_apart` > 0 only the next `max_apart`
+    role entities after x can join, so the pools take linear memory in the entities."""
     role_of = {role: k for k, role in enumerate(roles)}
     members = sorted((ent.start, i) for i, ent in enumerate(entities) if ent.label_ in role_of)
     anchored = []
     for p, (start, x) in enumerate(members):
         last_sentence = sent_ids[start] + max_sentences - 1
         pools: List[List[Tuple[int, int]]] = [[] for _ in roles]
-        for q in range(p + 1, len(members)):
+        last = min(len(members), p + 1 + max_apart) if max_apart > 0 else len(members)
+        for q in range(p + 1, last):
             y = members[q][1]
             if sent_ids[entities[y].start] > last_sentence:
                 break  # members are in text order, so are their sentences
@@ -86,6 +91,7 @@ def candidate_tuples(
     max_sentences: int = 1,
     max_width: int = 0,
     limit: int = 0,
+    max_apart: int = 0,
 ) -> List[Candidate]:
     """The candidate statements over `entities`, as tuples of entity indices in `roles` order:
     all of them, or, beyond `limit`, the `limit` narrowest (by `candidate_width`). Only the
@@ -99,13 +105,16 @@ def candidate_tuples(
     max_width (int): if > 0, at most this many tokens from the first member's start to the
         last member's end.
     limit (int): if > 0, at most this many candidates.
+    max_apart (int): if > 0, a candidate's last member is at most this many role entities
+        after its first (in text order): bounds the work per entity in a sentence with very
+        many entities, where the full search would be quadratic.
     RETURNS (List[Tuple[int, ...]]): unique candidates. All of them: ordered by window (first
         sentence) and then by roles. Beyond `limit`: the narrowest, among equally wide ones the
         earlier in that order, sorted by entity indices.
     """
     if max_sentences < 1:
         raise ValueError(f"max_sentences must be >= 1, not {max_sentences}")
-    anchored = _anchored_pools(entities, sent_ids, roles, max_sentences)
+    anchored = _anchored_pools(entities, sent_ids, roles, max_sentences, max_apart)
     widest = max_width if max_width > 0 else max((e.end for e in entities), default=0)
     order = _generation_order(entities, sent_ids)
     if limit <= 0 or _count_within(entities, anchored, widest) <= limit:
@@ -151,26 +160,41 @@ def _gap(a: Span, b: Span) -> int:
 
 class _Nearest:
     """(entity index, category) -> index of the nearest entity of that category in the same
-    sentence (by token gap; ties: the earlier one), computed when first asked: only among the
-    entities of one sentence, so the cost follows the sentences, not the whole doc."""
+    sentence (by token gap; ties: the earlier start, then the lower index), computed when first
+    asked by scanning outward from the entity through that category's entities by start, so a
+    query looks at neighbours, not at the whole sentence."""
 
     def __init__(self, entities: Sequence[Span], sent_ids: Sequence[int]):
         self.entities = entities
         self.sentence_of = [sent_ids[e.start] for e in entities]
-        self.in_sentence: Dict[int, List[int]] = {}
-        for j, sentence in enumerate(self.sentence_of):
-            self.in_sentence.setdefault(sentence, []).append(j)
+        groups: Dict[Tuple[int, str], List[Tuple[int, int]]] = {}
+        for j, e in enumerate(entities):
+            groups.setdefault((self.sentence_of[j], e.label_), []).append((e.start, j))
+        self.groups = {key: sorted(group) for key, group in groups.items()}
+        self.longest = {key: max(entities[j].end - entities[j].start for _, j in group) for key, group in self.groups.items()}
         self.cache: Dict[Tuple[int, str], int] = {}
 
     def get(self, i: int, label: str) -> int:
         if (i, label) not in self.cache:
-            a, best, best_key = self.entities[i], -1, None
-            for j in self.in_sentence[self.sentence_of[i]]:
-                b = self.entities[j]
-                if j != i and b.label_ == label and (best_key is None or (_gap(a, b), b.start) < best_key):
-                    best, best_key = j, (_gap(a, b), b.start)
-            self.cache[(i, label)] = best
+            self.cache[(i, label)] = self._find(i, label)
         return self.cache[(i, label)]
+
+    def _find(self, i: int, label: str) -> int:
+        key = (self.sentence_of[i], label)
+        group = self.groups.get(key, [])
+        a, best = self.entities[i], None
+        split = bisect.bisect_left(group, (a.end, -1))  # group[split:] start at or after a's end
+        for start, j in group[split:]:  # the first of them is the nearest after a; ties share its start
+            if best is not None and start > best[1]:
+                break
+            if j != i:
+                best = min(best or (math.inf,), (_gap(a, self.entities[j]), start, j))
+        for start, j in reversed(group[:split]):  # overlapping a, or before it
+            if best is not None and start + self.longest[key] < a.start - best[0]:
+                break  # ends before a by more than the best gap
+            if j != i:
+                best = min(best or (math.inf,), (_gap(a, self.entities[j]), start, j))
+        return best[2] if best is not None else -1
 
 
 def tuple_features(

@@ -3,7 +3,9 @@
 Candidates (see `fgen.pipeline.links.link_candidates`): every combination of one entity per role
 (PERTURBING_ACTION, CONTEXT, EFFECT, PHENOTYPE) within `max_sentences` consecutive sentences
 (and `max_width` tokens when > 0). Beyond `max_candidates` per doc only the narrowest are
-kept (the widest are dropped; `link_candidates.candidate_tuples` builds only those).
+kept (the widest are dropped; `link_candidates.candidate_tuples` builds only those), and
+members lie at most `max_apart` role entities apart, so a sentence with thousands of entities
+costs linear time and memory.
 `fgen.link_model.v1` scores each candidate (a tuple logit) and each of its 6 role pairs (pair
 logits). Decoding keeps every candidate whose probability is >= `threshold`, so an entity can
 take part in several statements and each statement has exactly one entity per role.
@@ -36,6 +38,7 @@ from thinc.types import Floats2d, Ragged
 
 from fgen.doc_layout import SPAN_KEY, entity_spans, get_links, links_annotated, set_link_pairs, set_links
 from fgen.pipeline.links.link_candidates import (
+    MAX_APART,
     ROLES,
     Candidate,
     candidate_tuples,
@@ -93,6 +96,7 @@ def _sigmoid(x: numpy.ndarray) -> numpy.ndarray:
         "max_sentences": 1,
         "max_width": 0,
         "max_candidates": 2000,
+        "max_apart": MAX_APART,
         "threshold": 0.5,
         "train_on": "gold",
         "pair_loss_weight": 0.5,
@@ -116,6 +120,7 @@ def make_links(
     max_sentences: int,
     max_width: int,
     max_candidates: int,
+    max_apart: int,
     threshold: float,
     train_on: str,
     pair_loss_weight: float,
@@ -125,8 +130,8 @@ def make_links(
     make_forked_children_safe()  # nlp.pipe(n_process=N) forks after torch may have run
     return FgenLinks(
         nlp.vocab, model, name, spans_key=spans_key, roles=roles, max_sentences=max_sentences, max_width=max_width,
-        max_candidates=max_candidates, threshold=threshold, train_on=train_on, pair_loss_weight=pair_loss_weight,
-        scorer=scorer,
+        max_candidates=max_candidates, max_apart=max_apart, threshold=threshold, train_on=train_on,
+        pair_loss_weight=pair_loss_weight, scorer=scorer,
     )
 
 
@@ -144,6 +149,7 @@ class FgenLinks(TrainablePipe):
         max_sentences: int = 1,
         max_width: int = 0,
         max_candidates: int = 2000,
+        max_apart: int = MAX_APART,
         threshold: float = 0.5,
         train_on: str = "gold",
         pair_loss_weight: float = 0.5,
@@ -160,6 +166,9 @@ class FgenLinks(TrainablePipe):
         max_width (int): if > 0, candidates span at most this many tokens.
         max_candidates (int): per doc, at most this many candidates: the narrowest are kept and
             the widest dropped (0: no limit).
+        max_apart (int): a candidate's last member is at most this many of the roles' entities
+            after its first, in text order (0: no limit); keeps a sentence with very many
+            entities linear in time and memory, far above what abstracts' sentences hold.
         threshold (float): a candidate with probability >= threshold becomes a statement.
         train_on (str): "gold" or "gold+predicted" (see the module docstring).
         pair_loss_weight (float): weight of the pair loss next to the tuple loss.
@@ -175,7 +184,7 @@ class FgenLinks(TrainablePipe):
         self.scorer = scorer if scorer is not None else score_links
         self.cfg: Dict[str, Any] = {
             "spans_key": spans_key, "roles": list(roles), "max_sentences": max_sentences, "max_width": max_width,
-            "max_candidates": max_candidates, "threshold": threshold, "train_on": train_on,
+            "max_candidates": max_candidates, "max_apart": max_apart, "threshold": threshold, "train_on": train_on,
             "pair_loss_weight": pair_loss_weight,
         }
 
@@ -201,7 +210,8 @@ class FgenLinks(TrainablePipe):
         ents.sort(key=lambda e: (e.start, e.end, e.label_))
         sent_ids = sentence_ids(doc)
         cands = candidate_tuples(
-            ents, sent_ids, roles, self.cfg["max_sentences"], self.cfg["max_width"], limit=int(self.cfg["max_candidates"])
+            ents, sent_ids, roles, self.cfg["max_sentences"], self.cfg["max_width"], limit=int(self.cfg["max_candidates"]),
+            max_apart=int(self.cfg.get("max_apart", MAX_APART)),
         )
         return DocCandidates(ents, cands, tuple_features(ents, cands, sent_ids, roles))
 

@@ -210,14 +210,33 @@ class CRF(nn.Module):
         return (reach & (self.end_mask == 0)).any(dim=1) | ~mask[:, 0]
 
     def marginals(self, emissions: torch.Tensor, mask: torch.Tensor, learned: bool = True) -> torch.Tensor:
-        """Per-token tag marginals p(y_t = k | x) (B, T, K), by forward-backward via autograd:
-        the gradient of the log partition w.r.t. the emissions is the marginal distribution."""
-        with torch.enable_grad():
-            emissions = emissions.detach().requires_grad_(True)
-            logz = self.log_partition(emissions, mask, learned)
-            (grad,) = torch.autograd.grad(logz.sum(), emissions)
+        """Per-token tag marginals p(y_t = k | x) (B, T, K), by forward-backward in log space.
+
+        Explicit passes rather than autograd through `log_partition`: autograd keeps every
+        step's (B, K, K) intermediates and graph nodes, which for a doc of hundreds of
+        thousands of tokens took gigabytes; here memory is the (B, T, K) forward and backward
+        scores, and time is linear in T.
+        """
+        trans, start, end = (x.detach() for x in self._scores(learned))
+        emissions = emissions.detach()
+        B, T, K = emissions.shape
+        if T == 0:
+            return emissions.new_zeros(B, T, K)
+        with torch.no_grad():
+            alpha = emissions.new_empty(B, T, K)
+            alpha[:, 0] = start + emissions[:, 0]
+            for t in range(1, T):
+                nxt = torch.logsumexp(alpha[:, t - 1].unsqueeze(2) + trans, dim=1) + emissions[:, t]
+                alpha[:, t] = torch.where(mask[:, t : t + 1], nxt, alpha[:, t - 1])
+            logz = torch.logsumexp(alpha[:, T - 1] + end, dim=1)  # alpha is carried past a row's end
+            beta = emissions.new_empty(B, T, K)
+            beta[:, T - 1] = end
+            for t in range(T - 2, -1, -1):
+                nxt = torch.logsumexp(trans + (emissions[:, t + 1] + beta[:, t + 1]).unsqueeze(1), dim=2)
+                beta[:, t] = torch.where(mask[:, t + 1 : t + 2], nxt, end)  # a row's last token: end scores
+            probs = torch.exp(alpha + beta - logz.view(B, 1, 1))
         # float32 rounding can put a near-certain tag's marginal just past 1 (e.g. 1.00002)
-        return grad.clamp(0.0, 1.0) * mask.unsqueeze(-1)
+        return probs.clamp(0.0, 1.0) * mask.unsqueeze(-1)
 
     def viterbi(self, emissions: torch.Tensor, mask: torch.Tensor, learned: bool = True) -> List[List[int]]:
         """Best valid tag sequence per row (a list of length `mask[b].sum()` per row).

@@ -61,3 +61,17 @@ TUMOUR = make_record(
     "Loss of ATG1 in mice reduces tumorigenesis.",
     [{"PERTURBING_ACTION": "Loss of ATG1", "CONTEXT": ("mice", "organism"), "EFFECT": "reduces", "PHENOTYPE": ("tumorigenesis", "tumourigenesis")}],
 )
+HTML_RECORD = make_record(
+    "<b>1</b>",
+    "<script>alert(1)</script> Knockdown of ATG12 in HeLa cells inhibits autophagy. Nothing else & more.",
+    [{"PERTURBING_ACTION": "Knockdown of ATG12", "CONTEXT": "HeLa cells", "EFFECT": "inhibits", "PHENOTYPE": "autophagy"}],
+)
+
+
+def write_parquet(path: Path, records: Iterable[Dict[str, Any]], roles: Sequence[str] = tuple(VALUES)) -> Path:
+    """`records` as the Ray job writes them (`fgen.annotate.parquet`)."""
+    from fgen.annotate.parquet import parquet_bytes, parquet_schema
+
+    rows = [{**r, "source_file": "in.jsonl", "model": "test", "model_version": "0"} for r in records]
+    path.write_bytes(parquet_bytes(rows, parquet_schema(roles)))
+    return path

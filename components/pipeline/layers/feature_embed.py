@@ -3,7 +3,7 @@
 The pretrained encoder brings context and meaning; the hash embeddings (NORM, PREFIX, SUFFIX,
 SHAPE) bring what an uncased wordpiece model loses or splits apart: case and the shape of gene
 names, numbers and symbols. Both are concatenated per token and mixed by a Maxout layer into
-`width` dimensions, the input of a contextual encoder such as `spacy.TorchBiLSTMEncoder.v1`.
+`width` dimensions, the input of a contextual encoder such as `fgen.bilstm_encoder.v1`.
 """
 from typing import List
 

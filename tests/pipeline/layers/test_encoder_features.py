@@ -42,7 +42,7 @@ def tok2vec_config(encoder: Path, layers=(-2, -1), combine: str = "concat", wind
         "@architectures": "spacy.Tok2Vec.v2",
         "embed": {"@architectures": "fgen.feature_embed.v1", "features": features, "hash_embed": hash_embed,
                   "width": 32, "feature_dropout": 0.0},
-        "encode": {"@architectures": "spacy.TorchBiLSTMEncoder.v1", "width": 32, "depth": 1, "dropout": 0.0},
+        "encode": {"@architectures": "fgen.bilstm_encoder.v1", "width": 32, "depth": 1, "dropout": 0.0},
     }
 
 
@@ -278,3 +278,34 @@ def test_weighted_layers_learn_and_round_trip(tiny_bert, tmp_path):
     again = list(loaded.pipe([t for t, _ in TRAIN_DATA]))
     assert [[(e.start_char, e.end_char, e.label_, e._.confidence) for e in d.ents] for d in again] == \
            [[(e.start_char, e.end_char, e.label_, e._.confidence) for e in d.ents] for d in docs]
+
+
+MIXED_LENGTHS = [" ".join([TEXT] * 3), "HeLa cells.", "", TEXT, "Knockdown of ZNNT1.", " ".join([TEXT] * 2), "a  b"]
+
+
+def test_a_docs_tok2vec_output_does_not_depend_on_its_batch(tiny_bert):
+    """The whole tok2vec (encoder features, hash embeddings, Maxout, BiLSTM): a doc gets the same
+    vectors alone, first or last, between longer or shorter docs (padding must not reach it)."""
+    nlp = make_nlp(tiny_bert)
+    nlp.initialize()
+    tok2vec = nlp.get_pipe("tok2vec").model
+    docs = [nlp.make_doc(text) for text in MIXED_LENGTHS]
+    alone = [tok2vec.predict([doc])[0] for doc in docs]
+    order = numpy.random.RandomState(0).permutation(len(docs)).tolist()
+    for batch in (list(range(len(docs))), order, order[::-1], [1, 0], [4, 1, 3]):
+        for i, got in zip(batch, tok2vec.predict([docs[i] for i in batch])):
+            numpy.testing.assert_allclose(got, alone[i], rtol=1e-4, atol=1e-5)
+
+
+def test_a_docs_entities_do_not_depend_on_its_batch(trained):
+    texts = [text for text, _ in TRAIN_DATA] + MIXED_LENGTHS
+    alone = [trained(text) for text in texts]
+    order = numpy.random.RandomState(1).permutation(len(texts)).tolist()
+    for batch_size in (2, 4, len(texts)):
+        docs = list(trained.pipe([texts[i] for i in order], batch_size=batch_size))
+        for i, doc in zip(order, docs):
+            assert [(e.start_char, e.end_char, e.label_) for e in doc.ents] == \
+                   [(e.start_char, e.end_char, e.label_) for e in alone[i].ents]
+            numpy.testing.assert_allclose([e._.confidence for e in doc.ents], [e._.confidence for e in alone[i].ents],
+                                          rtol=1e-4, atol=1e-5)
+            numpy.testing.assert_allclose(doc.tensor, alone[i].tensor, rtol=1e-4, atol=1e-5)

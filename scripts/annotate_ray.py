@@ -8,10 +8,13 @@ INPUT: files, folders or glob patterns (quoted: `'baseline/*.xml.gz'`) of the in
 `scripts/annotate.py` reads, PubMed `.xml.gz` among them. One Ray task per input file, run by
 a pool of actors that each load MODEL once; each writes `OUTPUT_DIR/<input stem>.parquet` when
 its file is complete, and `OUTPUT_DIR/manifest.jsonl` gets a line per file (records read,
-annotated, skipped with reasons, seconds, worker). Run the same command again to do only the
-files that have no Parquet file yet (failed, missing or interrupted). Without `--address` a
-local cluster of this machine is started. The logic lives in `fgen.annotate.distributed`;
-docs/scale-out.md has the capacity plan and how to run it on a real cluster.
+annotated, skipped with reasons, records the pipeline failed on, seconds, worker). Run the same
+command again to do only the files that have no complete Parquet file yet (failed, missing or
+interrupted). Ids found in several files are listed in `OUTPUT_DIR/duplicates.jsonl` (the later
+file's version wins). Ctrl-C or SIGTERM stops the job: finished files are recorded, temporaries
+removed, exit code 130 (SIGINT) or 143 (SIGTERM). Without `--address` a local cluster of this
+machine is started (and stopped). The logic lives in `fgen.annotate.distributed`;
+docs/scale-out.md has the fault model, the capacity plan and how to run it on a real cluster.
 """
 import time
 from pathlib import Path
@@ -20,7 +23,7 @@ from typing import Any, Dict, List, Optional
 import typer
 from spacy.util import is_package
 
-from fgen.annotate.distributed import run
+from fgen.annotate.distributed import DUPLICATES, MANIFEST, Interrupted, RunSummary, run
 from fgen.annotate.inputs import AnnotateError
 from fgen.util.console import msg
 
@@ -80,11 +83,27 @@ def main(
         )
     except AnnotateError as err:
         msg.fail(str(err), exits=1)
+    except Interrupted as stop:
+        done = stop.summary
+        msg.fail(
+            f"Interrupted by {stop.signal}: {done.annotated} abstracts in {done.done} files done in {done.seconds:.1f} s and recorded in "
+            f"{output_dir / MANIFEST}; {stop.left} files left: run the same command again to do them",
+            exits=130 if stop.signal == "SIGINT" else 143,
+        )
+    report(summary, output_dir)
+
+
+def report(summary: RunSummary, output_dir: Path) -> None:
+    """The closing lines of a run that was not interrupted; exit code 1 when a file failed."""
+    if summary.rebuilt:
+        msg.info(f"{summary.rebuilt} files finished by an earlier run had no manifest line: restored from their Parquet files")
     earlier = f"; {summary.already_done} of {summary.files} files were done by an earlier run" if summary.already_done else ""
     rate = summary.annotated / summary.seconds if summary.seconds else 0.0
     msg.good(f"Annotated {summary.annotated} abstracts in {summary.done} files in {summary.seconds:.1f} s ({rate:.1f} abstracts/s){earlier}; output in {output_dir}")
+    if summary.duplicates:
+        msg.warn(f"{summary.duplicates} ids are in several files (PubMed's updates revise citations): listed in {output_dir / DUPLICATES}; the later file's version wins")
     if summary.failed:
-        msg.fail(f"{summary.failed} files failed (see {output_dir / 'manifest.jsonl'}); run the same command again to retry them", exits=1)
+        msg.fail(f"{summary.failed} files failed (see {output_dir / MANIFEST}); run the same command again to retry them", exits=1)
 
 
 if __name__ == "__main__":

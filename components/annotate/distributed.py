@@ -405,7 +405,7 @@ class FileAnnotator:
         for path in map(Path, batch["path"]):
             try:
                 entry = annotate_file(self.nlp, path, self.output_dir, self.batch_size, self.markers)
-            except Exception as err:  # a bug or a doc the output cannot hold: that file fails, the job goes on
+            except Exception as err:  # a bug outside the records (e.g. the disk is full): that file fails, the job goes on
                 entry = failed_entry(path, f"{path}: {type(err).__name__}: {' '.join(str(err).split())[:300]}")
                 entry["worker"] = worker_name()
             entries.append(json.dumps(entry))
@@ -422,6 +422,42 @@ class RunSummary:
     failed: int
     annotated: int
     seconds: float
+    rebuilt: int = 0  # manifest lines restored from the outputs of earlier runs
+    duplicates: int = 0  # ids in several Parquet files (see `report_duplicates`)
+
+
+class Interrupted(Exception):
+    """The driver was interrupted (SIGINT, SIGTERM): the job stopped, the files finished so far
+    are in the manifest, temporaries are removed; `summary` counts this run, `signal` is the
+    signal's name."""
+
+    def __init__(self, summary: RunSummary, signal_name: str, left: int):
+        super().__init__(f"interrupted by {signal_name}")
+        self.summary = summary
+        self.signal = signal_name
+        self.left = left
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the driver waits, as SIGINT raises KeyboardInterrupt."""
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    # Ray's own SIGTERM handler exits at once (sys.exit), skipping the cleanup; only the main
+    # thread can take a signal handler.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def connect(address: Optional[str], num_cpus: float) -> bool:
@@ -466,7 +502,9 @@ def run(
     on_start: Optional[Callable[[int, int], None]] = None,
     on_file: Optional[Callable[[Dict[str, Any]], None]] = None,
 ) -> RunSummary:
-    """Annotate every input file that has no Parquet file in `output_dir` yet, on Ray.
+    """Annotate every input file that has no complete Parquet file in `output_dir` yet (see
+    `done_entry`), on Ray; first restore the manifest lines of finished files it lacks
+    (`rebuild_manifest`), last list the ids found in several files (`report_duplicates`).
 
     model (str): pipeline folder or installed package name, loadable on every worker.
     inputs (Sequence[Union[str, Path]]): files, folders or glob patterns.
@@ -482,67 +520,98 @@ def run(
     on_start (Callable[[int, int], None]): called with the number of files to do and of files done before.
     on_file (Callable[[Dict[str, Any]], None]): called with each manifest line as it is written.
     RETURNS (RunSummary): counts of this run.
-    RAISES (AnnotateError): unusable inputs, ray not installed, a cluster without room for an
-        actor (before anything runs), or actors that cannot start (e.g. the pipeline does not load).
+    RAISES (AnnotateError): unusable inputs or OUTPUT_DIR, ray not installed, a cluster without
+        room for an actor (before anything runs), or actors that cannot start (e.g. the pipeline
+        does not load).
+    RAISES (Interrupted): SIGINT or SIGTERM while the job ran (what finished is recorded).
     """
     start = time.perf_counter()
     output_dir = Path(output_dir)
     files = expand_inputs(inputs, output_dir)
+    check_output_dir(output_dir)
+    remove_temporaries(output_dir)  # of an earlier run that was killed (one job per OUTPUT_DIR)
+    rebuilt = rebuild_manifest(output_dir, files, markers)
     todo = [p for p in files if not is_done(output_dir, p, markers)]
-    summary = RunSummary(len(files), len(files) - len(todo), 0, 0, 0, 0.0)
+    summary = RunSummary(len(files), len(files) - len(todo), 0, 0, 0, 0.0, rebuilt=len(rebuilt))
     if on_start is not None:
         on_start(len(todo), summary.already_done)
-    if not todo:
-        return summary
-    try:
-        import ray
-    except ImportError:
-        raise AnnotateError("ray is not installed: pip install 'fgen[distributed]'") from None
-    output_dir.mkdir(parents=True, exist_ok=True)
-
-    # Headroom of one CPU: actors that hold every CPU leave none for Ray Data's own tasks (a hang).
-    started_here = connect(address, num_cpus=max(os.cpu_count() or 1, actors * cpus_per_actor + 1))
-    try:
-        check_resources(cpus_per_actor, gpus_per_actor)
-        context = ray.data.DataContext.get_current()
-        context.max_errored_blocks = -1  # a task that keeps failing loses its file, not the job
-        context.enable_progress_bars = False  # on_file reports progress
-        local_model = Path(model)
-        dataset = ray.data.from_items([{"path": str(p)} for p in todo], override_num_blocks=len(todo)).map_batches(
-            FileAnnotator,
-            batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=2),
-            num_cpus=cpus_per_actor,
-            num_gpus=gpus_per_actor,
-            fn_constructor_kwargs={
-                "model": str(local_model.resolve()) if local_model.exists() else str(model), "output_dir": str(output_dir.resolve()),
-                "batch_size": batch_size, "gpu": gpus_per_actor > 0, "code": str(Path(code).resolve()) if code else None, "markers": markers,
-            },
-            max_task_retries=retries,  # bounded (Ray Data's default retries forever); a ray_remote_args item, deprecated from Ray 2.64 on
-        )
-        seen: Set[str] = set()
-        # Each file's line as soon as its block arrives: no batching across blocks, no prefetch.
+    if todo:
         try:
-            for batch in dataset.iter_batches(batch_size=None, prefetch_batches=0):
-                for line in batch["entry"]:
-                    entry = json.loads(line)
-                    seen.add(entry["input"])
-                    _count(summary, entry, output_dir, on_file)
-        except ray.exceptions.ActorDiedError as err:  # its __init__ failed: the pipeline cannot load there
-            lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-            raise AnnotateError(f"the actors cannot start: {lines[-1] if lines else type(err).__name__}") from None
-        for path in todo:
-            if str(path) not in seen:
-                _count(summary, failed_entry(path, f"{path}: no result: its task failed {retries + 1} times (a worker crash?)"), output_dir, on_file)
-    finally:
-        if started_here:
-            ray.shutdown()
+            import ray
+        except ImportError:
+            raise AnnotateError("ray is not installed: pip install 'fgen[distributed]'") from None
+        try:
+            _run_on_ray(ray, model, todo, output_dir, summary, actors, cpus_per_actor, gpus_per_actor, batch_size, address, code, retries,
+                        markers, on_file)
+        except KeyboardInterrupt as err:
+            remove_temporaries(output_dir)  # the workers are stopped: what they left half-written
+            for entry in rebuild_manifest(output_dir, todo, markers):  # finished, their lines not yet here
+                _tally(summary, entry, on_file)
+            summary.seconds = time.perf_counter() - start
+            left = sum(not is_done(output_dir, p, markers) for p in todo)
+            raise Interrupted(summary, "SIGTERM" if isinstance(err, _Terminated) else "SIGINT", left) from None
+    if len(files) > 1:
+        summary.duplicates = report_duplicates(output_dir, files, markers)
     summary.seconds = time.perf_counter() - start
     return summary
 
 
-def _count(summary: RunSummary, entry: Dict[str, Any], output_dir: Path, on_file: Optional[Callable[[Dict[str, Any]], None]]) -> None:
-    append_manifest(output_dir, entry)
+def _run_on_ray(
+    ray: Any, model: Union[str, Path], todo: List[Path], output_dir: Path, summary: RunSummary, actors: int, cpus_per_actor: float,
+    gpus_per_actor: float, batch_size: Optional[int], address: Optional[str], code: Optional[Path], retries: int, markers: bool,
+    on_file: Optional[Callable[[Dict[str, Any]], None]],
+) -> None:
+    """The Ray part of `run`: connect (or start a local cluster, shut down at the end), then `_stream`."""
+    # Headroom of one CPU: actors that hold every CPU leave none for Ray Data's own tasks (a hang).
+    started_here = connect(address, num_cpus=max(os.cpu_count() or 1, actors * cpus_per_actor + 1))
+    try:
+        with _terminate_as_interrupt():  # after ray.init, which sets its own handler
+            _stream(ray, model, todo, output_dir, summary, actors, cpus_per_actor, gpus_per_actor, batch_size, code, retries, markers, on_file)
+    finally:
+        if started_here:
+            ray.shutdown()  # also when interrupted: stops the workers and the local cluster's agents
+
+
+def _stream(
+    ray: Any, model: Union[str, Path], todo: List[Path], output_dir: Path, summary: RunSummary, actors: int, cpus_per_actor: float,
+    gpus_per_actor: float, batch_size: Optional[int], code: Optional[Path], retries: int, markers: bool,
+    on_file: Optional[Callable[[Dict[str, Any]], None]],
+) -> None:
+    """The dataset of `todo` mapped by the actor pool, a manifest line per file as it arrives."""
+    check_resources(cpus_per_actor, gpus_per_actor)
+    context = ray.data.DataContext.get_current()
+    context.max_errored_blocks = -1  # a task that keeps failing loses its file, not the job
+    context.enable_progress_bars = False  # on_file reports progress
+    local_model = Path(model)
+    dataset = ray.data.from_items([{"path": str(p)} for p in todo], override_num_blocks=len(todo)).map_batches(
+        FileAnnotator,
+        batch_size=1,
+        compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=2),
+        num_cpus=cpus_per_actor,
+        num_gpus=gpus_per_actor,
+        fn_constructor_kwargs={
+            "model": str(local_model.resolve()) if local_model.exists() else str(model), "output_dir": str(output_dir.resolve()),
+            "batch_size": batch_size, "gpu": gpus_per_actor > 0, "code": str(Path(code).resolve()) if code else None, "markers": markers,
+        },
+        max_task_retries=retries,  # bounded (Ray Data's default retries forever); a ray_remote_args item, deprecated from Ray 2.64 on
+    )
+    seen: Set[str] = set()
+    # Each file's line as soon as its block arrives: no batching across blocks, no prefetch.
+    try:
+        for batch in dataset.iter_batches(batch_size=None, prefetch_batches=0):
+            for line in batch["entry"]:
+                entry = json.loads(line)
+                seen.add(entry["input"])
+                _count(summary, entry, output_dir, on_file)
+    except ray.exceptions.ActorDiedError as err:  # its __init__ failed: the pipeline cannot load there
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        raise AnnotateError(f"the actors cannot start: {lines[-1] if lines else type(err).__name__}") from None
+    for path in todo:
+        if str(path) not in seen:
+            _count(summary, failed_entry(path, f"{path}: no result: its task failed {retries + 1} times (a worker crash?)"), output_dir, on_file)
+
+
+def _tally(summary: RunSummary, entry: Dict[str, Any], on_file: Optional[Callable[[Dict[str, Any]], None]]) -> None:
     if entry["status"] == "done":
         summary.done += 1
         summary.annotated += entry["annotated"]
@@ -550,3 +619,8 @@ def _count(summary: RunSummary, entry: Dict[str, Any], output_dir: Path, on_file
         summary.failed += 1
     if on_file is not None:
         on_file(entry)
+
+
+def _count(summary: RunSummary, entry: Dict[str, Any], output_dir: Path, on_file: Optional[Callable[[Dict[str, Any]], None]]) -> None:
+    append_manifest(output_dir, entry)
+    _tally(summary, entry, on_file)

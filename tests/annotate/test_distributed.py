@@ -9,6 +9,10 @@ Ray run starts actors (seconds each), so one run checks several things.
 import gzip
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Dict, List
 
@@ -20,9 +24,11 @@ from spacy.tokens import Doc
 from spacy.util import import_file
 
 import fgen  # noqa: F401  registers the Doc and Span extensions
-from fgen.annotate.distributed import MANIFEST, annotate_file, expand_inputs, is_done, output_name, run
+from fgen.annotate.distributed import (
+    DUPLICATES, MANIFEST, Interrupted, annotate_file, done_entry, expand_inputs, is_done, output_name, rebuild_manifest, report_duplicates, run,
+)
 from fgen.annotate.inputs import AnnotateError
-from fgen.annotate.parquet import read_parquet_rows
+from fgen.annotate.parquet import MANIFEST_KEY, read_parquet_rows
 from fgen.annotate.run_loop import annotate
 
 pytestmark = pytest.mark.xdist_group("ray")  # one worker runs them all: one cluster
@@ -32,6 +38,7 @@ TEST_PIPELINE = import_file("fgen_test_annotate_pipeline", Path(__file__).with_n
 LINKED = "Knockdown of ATG12 inhibits tumorigenesis in UM cells."
 UNLINKED = "Overexpression of ZNNT1 promotes autophagy."
 CRASH = "CRASH here"
+BOOM = "Knockdown of ATG12 goes BOOM."
 
 
 def article(pmid: str, sections) -> str:
@@ -67,6 +74,28 @@ def make_crash_once(nlp: Language, name: str, marker: str):
     return crash_once
 
 
+@Language.component("distributed_test_fails_on_boom")
+def fails_on_boom(doc: Doc) -> Doc:
+    """A record that really makes the pipeline raise."""
+    if "BOOM" in doc.text:
+        raise ValueError("this record makes the pipeline raise")
+    return doc
+
+
+@Language.factory("distributed_test_slow", default_config={"seconds": 0.0})
+def make_slow(nlp: Language, name: str, seconds: float):
+    def slow(doc: Doc) -> Doc:
+        time.sleep(seconds)
+        return doc
+
+    return slow
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf8")
+    return path
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """A local cluster with a CPU more than two actors take (actors holding every CPU can hang)."""
@@ -93,7 +122,7 @@ def inputs(tmp_path) -> Path:
         '<DeleteCitation><PMID Version="1">9</PMID></DeleteCitation>',
     )
     baseline_file(folder / "pubmed25n0002.xml.gz", *(article(str(200 + n), [("", f"{LINKED} {n}")]) for n in range(5)))
-    (folder / "extra.jsonl").write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in (("x1", UNLINKED), ("x2", CRASH))), encoding="utf8")
+    write_jsonl(folder / "extra.jsonl", [{"id": 3, "text": UNLINKED}, {"id": "x2", "text": CRASH}, {"id": "x3", "text": BOOM}])  # an integer id
     return folder
 
 
@@ -102,12 +131,13 @@ def test_parquet_rows_equal_jsonl_across_a_crash_a_resume_and_a_corrupt_file(clu
 
     single = tmp_path / "single.jsonl"
     annotate(nlp, inputs, single)  # the test pipeline without crash_once_test, which changes nothing else
-    expected = {row["id"]: row for row in map(json.loads, single.read_text(encoding="utf8").splitlines())}
+    expected = {row["id"]: row for row in map(json.loads, single.read_text(encoding="utf8").splitlines()) if row["id"] != "x3"}
     corrupt = inputs / "pubmed25n0003.xml.gz"
     corrupt.write_bytes(gzip.compress(b"<PubmedArticleSet><PubmedArticle>")[:-8])  # truncated download
     marker, model = tmp_path / "crashed", tmp_path / "model"
     crashing = TEST_PIPELINE.build_nlp()
     crashing.add_pipe("crash_once_test", config={"marker": str(marker)})
+    crashing.add_pipe("distributed_test_fails_on_boom")  # x3 makes it raise: skipped and named, the rest of its file written
     crashing.to_disk(model)
     out = tmp_path / "out"
     summary = run(model, [inputs], out, actors=2, code=Path(__file__), batch_size=2)
@@ -120,13 +150,15 @@ def test_parquet_rows_equal_jsonl_across_a_crash_a_resume_and_a_corrupt_file(clu
             assert (row.pop("source_file"), row.pop("model"), row.pop("model_version")) == (
                 path.name.replace(".parquet", ".jsonl" if path.stem == "extra" else ".xml.gz"), "en_pipeline", "0.0.0")
             rows[row["id"]] = row
-    assert rows == expected and len(rows) == 9
+    assert rows == expected and len(rows) == 9 and "3" in rows  # the integer id, as a string on both paths
     assert rows["101"]["text"] == f"Title 101.\nBACKGROUND: {LINKED}\nRESULTS: {UNLINKED}" and rows["101"]["links"][0]["score"] == 0.75
     entries = {Path(e["input"]).name: e for e in manifest(out)}
     first = entries["pubmed25n0001.xml.gz"]
     assert (first["status"], first["records"], first["annotated"], first["skipped"], first["deleted_pmids"]) == ("done", 4, 2, 2, ["9"])
     assert first["skip_reasons"] == {"no abstract, skipped": 1, "book article (PubmedBookArticle), skipped": 1}
     assert first["seconds"] > 0 and first["worker"] and first["error"] is None
+    assert [(f["id"], f["reason"]) for f in entries["extra.jsonl"]["failed_records"]] == [
+        ("x3", "the pipeline failed on it (ValueError: this record makes the pipeline raise)")]
     bad = entries["pubmed25n0003.xml.gz"]
     assert bad["status"] == "failed" and bad["output"] is None and "corrupt gzip data" in bad["error"]
 
@@ -184,3 +216,208 @@ def test_success_markers_for_object_storage(tmp_path, nlp):
     entry = annotate_file(nlp, source, out, markers=True)
     assert entry["status"] == "done" and is_done(out, source, markers=True)
     assert sorted(p.name for p in out.iterdir()) == ["pubmed25n0001.parquet", "pubmed25n0001.parquet._SUCCESS"]
+
+
+# ---------------------------------------------------------------- records, ids, durability (no Ray)
+
+
+def test_a_record_the_pipeline_fails_on_is_skipped_and_named_the_rest_written(tmp_path, model_dir):
+    nlp = spacy.load(model_dir)
+    nlp.add_pipe("distributed_test_fails_on_boom")
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": LINKED}, {"id": "b", "text": BOOM}, {"id": "c", "text": UNLINKED}])
+    entry = annotate_file(nlp, source, tmp_path / "out", batch_size=8)
+    assert (entry["status"], entry["records"], entry["annotated"], entry["skipped"]) == ("done", 3, 2, 1)
+    reason = "the pipeline failed on it (ValueError: this record makes the pipeline raise)"
+    assert entry["failed_records"] == [{"id": "b", "position": f"{source}:2", "reason": reason}]
+    assert entry["problems"] == [f"{source}:2: {reason}"]
+    assert [row["id"] for row in read_parquet_rows(tmp_path / "out" / "in.parquet")] == ["a", "c"]
+
+
+def test_integer_ids_are_strings_and_a_repeat_as_string_is_a_duplicate(tmp_path, nlp):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": 7, "text": LINKED}, {"id": "7", "text": UNLINKED}, {"id": 8, "text": UNLINKED}])
+    entry = annotate_file(nlp, source, tmp_path)
+    assert entry["status"] == "done" and entry["problems"] == [f"{source}:2: duplicate id '7'"]
+    assert [row["id"] for row in read_parquet_rows(tmp_path / "in.parquet")] == ["7", "8"]
+
+
+def test_a_file_carries_its_manifest_line_and_done_means_a_complete_footer(tmp_path, nlp, model_dir):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = baseline_file(
+        tmp_path / "pubmed25n0001.xml.gz", article("1", [("", LINKED)]), article("2", []), '<DeleteCitation><PMID Version="1">9</PMID></DeleteCitation>')
+    out = tmp_path / "out"
+    entry = annotate_file(nlp, source, out)
+    output = out / "pubmed25n0001.parquet"
+    assert json.loads(pq.read_metadata(output).metadata[MANIFEST_KEY.encode()]) == entry == done_entry(out, source)
+    assert (entry["deleted_pmids"], entry["skip_reasons"], entry["annotated"]) == (["9"], {"no abstract, skipped": 1}, 1)
+    # a folder model's real name, version and path
+    assert (entry["model"], entry["model_version"], entry["model_path"]) == ("en_pipeline", "0.0.0", str(model_dir.resolve()))
+    data = output.read_bytes()
+    output.write_bytes(data[: len(data) // 2])  # truncated: exists, but is not done
+    assert not is_done(out, source)
+    pq.write_table(pa.table({"id": ["1"]}), output)  # readable, but no recorded line (an older fgen, another tool)
+    assert not is_done(out, source)
+    output.write_bytes(data.replace(b'"annotated": 1', b'"annotated": 2'))  # a footer whose rows do not match its line
+    assert not is_done(out, source)
+    output.write_bytes(data)
+    assert is_done(out, source)
+
+
+def test_manifest_rebuilt_from_outputs_after_a_driver_died_before_appending(tmp_path, nlp):
+    first = baseline_file(tmp_path / "pubmed25n0001.xml.gz", article("1", [("", LINKED)]), '<DeleteCitation><PMID Version="1">9</PMID></DeleteCitation>')
+    second = baseline_file(tmp_path / "pubmed25n0002.xml.gz", article("2", [("", UNLINKED)]))
+    out = tmp_path / "out"
+    recorded = annotate_file(nlp, first, out)
+    (out / MANIFEST).write_text(json.dumps(recorded) + "\n", encoding="utf8")  # the driver appended this one
+    lost = annotate_file(nlp, second, out)  # the worker renamed this one; the driver was killed before its line
+    assert rebuild_manifest(out, [first, second]) == [{**lost, "rebuilt": True}]
+    assert [line.get("rebuilt") for line in manifest(out)] == [None, True] and manifest(out)[1]["attempt"] == lost["attempt"]
+    assert rebuild_manifest(out, [first, second]) == []  # once
+
+
+def test_ids_in_several_files_are_reported_and_the_later_file_wins(tmp_path, nlp):
+    files = [
+        baseline_file(tmp_path / "pubmed25n0001.xml.gz", article("1", [("", LINKED)]), article("2", [("", LINKED)])),
+        baseline_file(tmp_path / "pubmed25n0002.xml.gz", article("3", [("", LINKED)])),
+        baseline_file(tmp_path / "pubmed25n0003.xml.gz", article("2", [("", UNLINKED)]), article("1", [("", UNLINKED)])),
+    ]
+    out = tmp_path / "out"
+    for path in files[:2]:
+        annotate_file(nlp, path, out)
+    assert report_duplicates(out, files) == 0 and not (out / DUPLICATES).exists()
+    annotate_file(nlp, files[2], out)
+    assert report_duplicates(out, files) == 2
+    lines = [json.loads(line) for line in (out / DUPLICATES).read_text(encoding="utf8").splitlines()]
+    names = ["pubmed25n0001.parquet", "pubmed25n0003.parquet"]
+    assert sorted(lines, key=lambda line: line["id"]) == [{"id": i, "files": names, "kept": names[-1]} for i in ("1", "2")]
+
+
+def test_output_dir_that_is_a_file_or_cannot_rename_is_refused_before_ray(tmp_path, monkeypatch):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": LINKED}])
+    existing = tmp_path / "out.txt"
+    existing.write_text("x")
+    with pytest.raises(AnnotateError, match="out.txt: exists and is not a folder"):
+        run(tmp_path / "no-model", [source], existing)
+
+    def no_rename(src, dst):
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(os, "replace", no_rename)
+    with pytest.raises(AnnotateError, match=r"out: the file system cannot rename files \(Function not implemented\)"):
+        run(tmp_path / "no-model", [source], tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+# ---------------------------------------------------------------- interrupting the driver
+
+
+def slow_model(folder: Path, seconds: float) -> Path:
+    nlp = TEST_PIPELINE.build_nlp()
+    nlp.add_pipe("distributed_test_slow", config={"seconds": seconds})
+    nlp.to_disk(folder)
+    return folder
+
+
+def jsonl_inputs(folder: Path, files: int, per_file: int) -> Dict[str, int]:
+    """`files` JSONL inputs of `per_file` records each; RETURNS every id, with 0."""
+    folder.mkdir()
+    ids = {}
+    for f in range(files):
+        rows = [{"id": f"{f}-{n}", "text": LINKED if n % 2 else UNLINKED} for n in range(per_file)]
+        write_jsonl(folder / f"part{f}.jsonl", rows)
+        ids.update((row["id"], 0) for row in rows)
+    return ids
+
+
+def assert_exactly_once(out: Path, expected: Dict[str, int]) -> None:
+    assert ids(out) == sorted(expected)  # every abstract, none twice
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    done = [e for e in manifest(out) if e["status"] == "done"]
+    assert sorted(Path(e["input"]).name for e in done) == sorted(f"part{n}.jsonl" for n in range(len(list(out.glob("*.parquet")))))
+
+
+def test_interrupted_run_records_what_finished_and_the_rerun_does_the_rest(cluster, tmp_path):
+    # In-process and fast: the interrupt arrives where the driver waits for the next file.
+    model = slow_model(tmp_path / "model", 0.2)
+    expected = jsonl_inputs(tmp_path / "in", files=4, per_file=3)
+    out = tmp_path / "out"
+
+    def interrupt(entry: Dict) -> None:
+        raise KeyboardInterrupt()
+
+    with pytest.raises(Interrupted) as stopped:
+        run(model, [tmp_path / "in"], out, code=Path(__file__), on_file=interrupt)
+    assert stopped.value.signal == "SIGINT" and stopped.value.summary.done >= 1 and stopped.value.left <= 3
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert {e["status"] for e in manifest(out)} == {"done"}
+    summary = run(model, [tmp_path / "in"], out, code=Path(__file__))
+    assert summary.failed == 0 and summary.done + summary.already_done == 4 and summary.duplicates == 0
+    assert_exactly_once(out, expected)
+
+
+def descendants(pid: int) -> List[int]:
+    """The processes below `pid` (from /proc: no psutil here)."""
+    children: Dict[int, List[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def interrupt_cli(model: Path, inputs: Path, out: Path, sig: int, after_lines: int) -> subprocess.CompletedProcess:
+    """scripts/annotate_ray.py on a local cluster of its own, sent `sig` once the manifest has
+    `after_lines` lines; RETURNS the finished process, after checking that no process it started
+    outlives it."""
+    env = {**os.environ, "RAY_worker_niceness": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+    script = Path(__file__).resolve().parents[2] / "scripts" / "annotate_ray.py"
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(model), str(inputs), str(out), "--code", __file__],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        if (out / MANIFEST).exists() and len((out / MANIFEST).read_text().splitlines()) >= after_lines:
+            break
+        time.sleep(0.2)
+    started = descendants(process.pid)  # the local cluster: gcs_server, raylet, agents, workers
+    process.send_signal(sig)
+    stdout, _ = process.communicate(timeout=120)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and [p for p in started if alive(p)]:
+        time.sleep(0.5)
+    assert not [p for p in started if alive(p)], stdout
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, "")
+
+
+@pytest.mark.slow
+def test_sigint_and_sigterm_to_the_driver_then_rerun_gives_every_abstract_once(tmp_path):
+    model = slow_model(tmp_path / "model", 0.3)
+    expected = jsonl_inputs(tmp_path / "in", files=6, per_file=4)
+    out = tmp_path / "out"
+    for sig, code, name, lines in ((signal.SIGINT, 130, "SIGINT", 1), (signal.SIGTERM, 143, "SIGTERM", 3)):
+        result = interrupt_cli(model, tmp_path / "in", out, sig, lines)
+        assert result.returncode == code, result.stdout
+        assert f"Interrupted by {name}: " in result.stdout and "Traceback" not in result.stdout, result.stdout
+        assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    from tests.conftest import run_script
+
+    result = run_script("annotate_ray", model, tmp_path / "in", out, "--code", Path(__file__))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_exactly_once(out, expected)

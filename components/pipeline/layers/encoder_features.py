@@ -12,16 +12,17 @@ spaCy would rerun the frozen encoder on every batch of every epoch. While traini
 callback `fgen.cache_encoder_features.v1` (`[training.before_update]`) turns on a cache: each
 doc's features are computed once, kept in memory and, with a `cache_dir`, written to disk as
 `.npy` files that later runs (other folds, other heads) read back. The cache is keyed by the
-doc's text and token boundaries, within a folder named after the encoder (name, weights
-fingerprint, layers); it holds the pooled layers side by side, whatever `combine` is. A loaded pipeline has the cache off and computes the
-features itself, so it needs no cache to run; cached and live features are the same numbers.
+doc's text and token boundaries, within a folder named after all that changes the features
+(`feature_cache.py`: the encoder's weights, configs and tokenizer, the span getter's arguments,
+the layers, the pooling code's version); it holds the pooled layers side by side, whatever
+`combine` is. A loaded pipeline has the cache off and computes the features itself, so it needs
+no cache to run; cached and live features are the same numbers.
 
 Two-stage training: the callback `fgen.fine_tune_encoder.v1` turns the cache off and lets the
 gradient flow into the encoder (`encoder_fine_tuning.py`), to fine-tune a pipeline trained on the
 frozen features (configs/pipeline_features_finetune.cfg).
 """
 import hashlib
-import io
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Set, Union
 
@@ -35,8 +36,8 @@ from thinc.types import Floats2d, Floats3d
 from fgen.pipeline.layers.encoder_fine_tuning import pooled_layers_with_grad
 from fgen.pipeline.layers.encoder_windows import pooled_windows
 from fgen.pipeline.layers.encoders import create_transformer_model
+from fgen.pipeline.layers.feature_cache import FeatureCache, encoder_key
 from fgen.pipeline.layers.shared_features import doc_key, publish
-from fgen.util.atomic import write_bytes_atomic
 
 COMBINATIONS = ("concat", "mean", "weighted")
 # Per model id: the cache turned on for training (module-level, not in model.attrs, because
@@ -88,7 +89,9 @@ def build_encoder_features(
         layers=[encoder],
         dims={"nO": None},
         params=params,
-        attrs={"name": name, "layers": layers if isinstance(layers, str) else list(layers), "combine": combine},
+        attrs={"name": name, "layers": layers if isinstance(layers, str) else list(layers), "combine": combine,
+               # for the cache key (the encoder itself keeps them only until it is saved)
+               "tokenizer_config": dict(tokenizer_config), "transformer_config": dict(transformer_config)},
     )
 
 
@@ -229,48 +232,12 @@ def pooled_layers(model: Model, docs: List[Doc]) -> List[Floats2d]:
     return [model.ops.asarray2f(torch2xp(doc)) if doc.shape[0] else model.ops.alloc2f(0, width) for doc in pooled]
 
 
-class FeatureCache:
-    """Per-doc features in memory and, with a `directory`, as `.npy` files under it."""
-
-    def __init__(self, directory: Optional[Path] = None):
-        self.directory = directory
-        self.memory: Dict[str, numpy.ndarray] = {}
-
-    def get(self, key: str) -> Optional[numpy.ndarray]:
-        if key in self.memory:
-            return self.memory[key]
-        if self.directory is not None:
-            path = self.directory / f"{key}.npy"
-            if path.is_file():
-                self.memory[key] = numpy.load(path)
-                return self.memory[key]
-        return None
-
-    def put(self, key: str, features: numpy.ndarray) -> None:
-        self.memory[key] = features
-        if self.directory is not None:
-            buffer = _npy_bytes(features)
-            write_bytes_atomic(self.directory / f"{key}.npy", buffer)
-
-
-def _npy_bytes(array: numpy.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    numpy.save(buffer, numpy.ascontiguousarray(array, dtype="float32"))
-    return buffer.getvalue()
-
-
 def encoder_fingerprint(model: Model) -> str:
-    """Which features a model caches: encoder name, its weights, the layers and the windows the
-    docs are cut into (the cache holds the layers side by side, so one cache serves every
-    `combine`)."""
-    digest = hashlib.blake2b(digest_size=8)
-    windows = _span_getter_settings(model.layers[0].attrs["get_spans"])
-    digest.update(repr((model.attrs["name"], chosen_layers(model), windows)).encode("utf8"))
-    for tensor in list(torch_module(model.layers[0]).state_dict().values())[:4]:
-        # The first 64 KiB of each, sliced before copying (the word embeddings are large).
-        head = tensor.detach().reshape(-1)[: 65536 // tensor.element_size()]
-        digest.update(head.cpu().numpy().tobytes())
-    return digest.hexdigest()
+    """Which features a model caches (the name of its cache folder): everything that changes a
+    doc's pooled layers (feature_cache.encoder_key); one cache serves every `combine`, since it
+    holds the layers side by side."""
+    configs = {key: model.attrs.get(key, {}) for key in ("tokenizer_config", "transformer_config")}
+    return encoder_key(model.attrs["name"], chosen_layers(model), configs, model.layers[0], torch_module(model.layers[0]))
 
 
 def feature_signature(model: Model) -> str:
@@ -285,12 +252,6 @@ def feature_signature(model: Model) -> str:
         if model.has_param(name):
             digest.update(model.ops.to_numpy(model.get_param(name)).tobytes())
     return digest.hexdigest()
-
-
-def _span_getter_settings(get_spans: Callable) -> tuple:
-    """The span getter's kind and its scalar settings (e.g. window and stride)."""
-    settings = sorted((k, v) for k, v in vars(get_spans).items() if isinstance(v, (bool, int, float, str)))
-    return (type(get_spans).__qualname__, getattr(get_spans, "__qualname__", ""), tuple(settings))
 
 
 def feature_nodes(model: Model) -> List[Model]:

@@ -26,6 +26,10 @@ from thinc.api import Model
 from thinc.types import Ragged
 from transformers.tokenization_utils import BatchEncoding
 
+# The version of the windowing and pooling code (this file and wordpiece_spans.py), part of the
+# feature cache's key (encoder_features.encoder_fingerprint): raise it with any change that changes
+# the numbers a doc gets, so that no cache written before serves them.
+POOLING_VERSION = 1
 # The most windows one encoder call takes (a bound on its memory).
 WINDOWS_PER_CALL = 16
 # What one more encoder call costs, in padded positions (its fixed overhead; chosen on CPU, where a

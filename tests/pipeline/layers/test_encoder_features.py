@@ -6,6 +6,7 @@ from typing import Optional
 import numpy
 import pytest
 import spacy
+import torch
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
@@ -26,14 +27,17 @@ TRAIN_DATA = [
 
 
 def tok2vec_config(encoder: Path, layers=(-2, -1), combine: str = "concat", window: Optional[int] = 8,
-                   transformer_config: Optional[dict] = None) -> dict:
-    """window: strided windows of that many tokens; None: whole docs (fgen.wordpiece_doc_spans.v1)."""
-    get_spans = ({"@span_getters": "fgen.wordpiece_doc_spans.v1"} if window is None else
-                 {"@span_getters": "fgen.wordpiece_strided_spans.v1", "window": window, "stride": window - 2})
+                   transformer_config: Optional[dict] = None, get_spans: Optional[dict] = None,
+                   tokenizer_config: Optional[dict] = None) -> dict:
+    """window: strided windows of that many tokens; None: whole docs (fgen.wordpiece_doc_spans.v1);
+    get_spans: another span getter's config block instead."""
+    if get_spans is None:
+        get_spans = ({"@span_getters": "fgen.wordpiece_doc_spans.v1"} if window is None else
+                     {"@span_getters": "fgen.wordpiece_strided_spans.v1", "window": window, "stride": window - 2})
     features = {
         "@architectures": "fgen.encoder_features.v1", "name": str(encoder), "combine": combine,
         "layers": layers if isinstance(layers, str) else list(layers),
-        "get_spans": get_spans, "tokenizer_config": {"use_fast": True},
+        "get_spans": get_spans, "tokenizer_config": tokenizer_config or {"use_fast": True},
         "transformer_config": transformer_config or {},
     }
     hash_embed = {"@architectures": "spacy.MultiHashEmbed.v2", "width": 16, "attrs": ["NORM", "SHAPE"],
@@ -211,6 +215,49 @@ def test_cache_folder_sees_the_encoder_windows(tiny_bert):
         (model,) = feature_models(nlp)
         fingerprints.append(encoder_features.encoder_fingerprint(model))
     assert fingerprints[0] != fingerprints[1]
+
+
+def fingerprint_of(nlp: spacy.Language) -> str:
+    (model,) = feature_models(nlp)
+    return encoder_features.encoder_fingerprint(model)
+
+
+def initialized(encoder: Path, **kwargs) -> spacy.Language:
+    nlp = make_nlp(encoder, **kwargs)
+    nlp.initialize()
+    return nlp
+
+
+def test_cache_key_sees_all_that_changes_the_features(tiny_bert, tmp_path, monkeypatch):
+    """The cache folder's key changes with the span getter's real arguments (also a
+    functools.partial, as spacy-transformers' getters are), the tokenizer and transformer
+    configs, any weight of the encoder and the pooling code's version; it stays for the same
+    encoder and settings, also saved and loaded."""
+    strided = {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 128, "stride": 96}
+    base = initialized(tiny_bert, get_spans=strided)
+    key = fingerprint_of(base)
+    assert fingerprint_of(initialized(tiny_bert, get_spans=strided)) == key
+    base.to_disk(tmp_path / "saved")
+    assert fingerprint_of(spacy.load(tmp_path / "saved")) == key
+    changed = {
+        "window": dict(strided, window=256, stride=224),
+        "stride": dict(strided, stride=64),
+        "getter": {"@span_getters": "fgen.wordpiece_strided_spans.v1", "window": 128, "stride": 96},
+    }
+    keys = {name: fingerprint_of(initialized(tiny_bert, get_spans=get_spans)) for name, get_spans in changed.items()}
+    keys["tokenizer"] = fingerprint_of(initialized(tiny_bert, get_spans=strided,
+                                                   tokenizer_config={"use_fast": True, "do_lower_case": False}))
+    keys["transformer"] = fingerprint_of(initialized(tiny_bert, get_spans=strided,
+                                                     transformer_config={"layer_norm_eps": 1e-5}))
+    other = initialized(tiny_bert, get_spans=strided)
+    (model,) = feature_models(other)
+    last = list(encoder_features.torch_module(model.layers[0]).parameters())[-1]
+    with torch.no_grad():
+        last.view(-1)[-1] += 1e-3  # past the first tensors and the first bytes of each
+    keys["weights"] = fingerprint_of(other)
+    monkeypatch.setattr(encoder_windows, "POOLING_VERSION", encoder_windows.POOLING_VERSION + 1)
+    keys["pooling"] = fingerprint_of(base)
+    assert len(set(keys.values()) | {key}) == len(keys) + 1, keys
 
 
 def test_bad_settings():

@@ -51,6 +51,7 @@ def build(
         f"{index}: {counts['records']} records, {counts['statements']} statements from {counts['files']} file(s); "
         f"index: {counts['index_records']} records, {counts['index_statements']} statements"
     )
+    msg.text(f"Search it: fgen-explore query {index} --text WORDS; serve it: fgen-explore serve {index}")
 
 
 @app.command()

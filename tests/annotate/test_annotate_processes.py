@@ -24,6 +24,23 @@ print(len(docs), len(docs[0].spans["fgen"]))
 """
 
 
+# A fast tokenizer used with its thread pool, then a forked worker that tokenizes, as annotate's
+# workers do: huggingface tokenizers warn in every such child unless TOKENIZERS_PARALLELISM is set.
+TOKENIZER_FORK = """
+import multiprocessing, sys
+from tests.tiny_transformer import build_tiny_bert
+from transformers import AutoTokenizer
+from fgen.util.forking import workers_die_with_parent
+tok = AutoTokenizer.from_pretrained(build_tiny_bert(sys.argv[1], ["knockdown of atg12 inhibits tumorigenesis"]))
+tok(["knockdown of atg12"] * 64)
+with workers_die_with_parent():
+    worker = multiprocessing.get_context("fork").Process(target=lambda: tok(["inhibits"] * 8))
+    worker.start()
+    worker.join()
+print("exit", worker.exitcode)
+"""
+
+
 def run_killable(cmd, timeout, **kwargs) -> subprocess.CompletedProcess:
     """subprocess.run in a session of its own, all of it killed on timeout (a hung pool too)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs)
@@ -42,6 +59,14 @@ def test_pipe_with_processes_after_the_pipeline_ran_does_not_hang():
     result = run_killable([sys.executable, "-c", PIPE_AFTER_CALL, str(FIXTURES / "pipeline_0_1_0"), expected["text"]], 120, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["8", str(len(expected["ents"]))]
+
+
+def test_forked_workers_do_not_print_the_tokenizers_fork_warning(tmp_path):
+    env = {**{k: v for k, v in os.environ.items() if k != "TOKENIZERS_PARALLELISM"}, "PYTHONPATH": str(REPO)}
+    result = run_killable([sys.executable, "-c", TOKENIZER_FORK, str(tmp_path / "tiny-bert")], 120, env=env)
+    assert result.returncode == 0 and result.stdout.split() == ["exit", "0"], result.stderr[-2000:]
+    assert "huggingface/tokenizers" not in result.stdout + result.stderr
+    assert "TOKENIZERS_PARALLELISM" not in os.environ
 
 
 def children(pid: int) -> list:
@@ -86,6 +111,46 @@ def test_workers_die_with_a_killed_annotate_and_resume_gives_every_id_once(model
         for w in children(proc.pid):
             os.kill(w, signal.SIGKILL)
     result = run_cli_here(model_dir, source, out, "--resume")  # in this process: the component is registered here
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "from the journal of an earlier run" in result.stdout
+    assert [r["id"] for r in read_output(out)] == ids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigint_to_annotate_with_workers_exits_130_with_the_journal_intact(model_dir, tmp_path):
+    # Long texts: a worker's docs fill the pipe to the parent, where an interrupted parent used
+    # to wait for workers blocked writing to it. SIGINT to the parent alone, as `kill -INT`.
+    ids = [f"r{i}" for i in range(60)]
+    texts = [" ".join([t] * 60) for t in (LINKED, UNLINKED, PLAIN)]
+    source = write_jsonl_input(tmp_path / "in.jsonl", [{"id": i, "text": texts[n % 3]} for n, i in enumerate(ids)])
+    out = tmp_path / "out.jsonl"
+    journal = tmp_path / "out.jsonl.partial.jsonl"
+    code = REPO / "tests" / "annotate" / "test_annotate.py"
+    cmd = [sys.executable, "scripts/annotate.py", model_dir, source, out, "--code", code, "-n", "2", "-b", "4"]
+    proc = subprocess.Popen(list(map(str, cmd)), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if journal.exists() and journal.read_bytes().count(b"\n") > 5:
+                break
+            time.sleep(0.01)
+        workers = children(proc.pid)
+        assert proc.poll() is None and len(workers) >= 2, "annotate ended or never started its workers"
+        os.kill(proc.pid, signal.SIGINT)
+        try:
+            stdout, stderr = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("annotate -n 2 hung after SIGINT")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 130, stdout[-1000:] + stderr[-2000:]
+    assert "Interrupted after" in stdout and "--resume" in stdout
+    assert "Traceback" not in stderr and "W127" not in stderr, stderr[-2000:]
+    assert not any(alive(w) for w in workers), "workers outlived the interrupted run"
+    assert not out.exists() and journal.exists()
+    result = run_cli_here(model_dir, source, out, "--resume")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "from the journal of an earlier run" in result.stdout
     assert [r["id"] for r in read_output(out)] == ids

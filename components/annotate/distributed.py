@@ -267,7 +267,14 @@ def append_manifest(output_dir: Path, entry: Dict[str, Any]) -> None:
     """Append one line to `output_dir/manifest.jsonl` (a log: each run adds the files it ran),
     synced before returning."""
     line = json.dumps({**entry, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, ensure_ascii=False) + "\n"
-    append_durable(output_dir / MANIFEST, line.encode("utf8"))
+    path = output_dir / MANIFEST
+    try:
+        with path.open("rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            torn = handle.read(1) != b"\n"  # a crash cut the last line: start a line of our own
+    except OSError:  # missing or empty
+        torn = False
+    append_durable(path, (("\n" if torn else "") + line).encode("utf8"))
 
 
 def _manifest_attempts(output_dir: Path) -> Set[str]:

@@ -274,6 +274,13 @@ def test_manifest_rebuilt_from_outputs_after_a_driver_died_before_appending(tmp_
     assert rebuild_manifest(out, [first, second]) == [{**lost, "rebuilt": True}]
     assert [line.get("rebuilt") for line in manifest(out)] == [None, True] and manifest(out)[1]["attempt"] == lost["attempt"]
     assert rebuild_manifest(out, [first, second]) == []  # once
+    with (out / MANIFEST).open("ab") as handle:
+        handle.write(b'{"input": "torn by a crash')
+    (out / "pubmed25n0002.parquet").unlink()
+    annotate_file(nlp, second, out)
+    assert len(rebuild_manifest(out, [first, second])) == 1  # after the torn line, on a line of its own
+    lines = (out / MANIFEST).read_text(encoding="utf8").splitlines()
+    assert len(lines) == 4 and lines[2] == '{"input": "torn by a crash' and json.loads(lines[3])["rebuilt"]
 
 
 def test_ids_in_several_files_are_reported_and_the_later_file_wins(tmp_path, nlp):

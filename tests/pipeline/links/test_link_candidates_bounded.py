@@ -128,3 +128,34 @@ def test_limit_zero_or_negative_keeps_everything(max_sentences):
     full = reference_candidates(ents, sent_ids, ROLES, max_sentences, 0, 0)
     assert candidate_tuples(ents, sent_ids, max_sentences=max_sentences) == full
     assert candidate_tuples(ents, sent_ids, max_sentences=max_sentences, limit=-1) == full
+
+
+def test_max_apart_bounds_members_in_text_order():
+    nlp = spacy.blank("en")
+    rng = random.Random(5)
+    for trial in range(30):
+        doc, ents = random_doc(nlp, rng, rng.randint(1, 40), rng.randint(0, 14))
+        sent_ids = sentence_ids(doc)
+        apart, limit = rng.choice([1, 3, 6]), rng.choice([0, 5, 40])
+        order = {i: p for p, (_, i) in enumerate(sorted((e.start, i) for i, e in enumerate(ents) if e.label_ in ROLES))}
+        full = reference_candidates(ents, sent_ids, ROLES, 1, 0, 0)
+        within = [c for c in full if max(order[i] for i in c) - min(order[i] for i in c) <= apart]
+        if limit and len(within) > limit:
+            within = sorted(sorted(within, key=lambda c: candidate_width(ents, c))[:limit])
+        assert candidate_tuples(ents, sent_ids, limit=limit, max_apart=apart) == within, trial
+
+
+def test_thousands_of_entities_in_one_sentence_take_linear_time():
+    import time
+
+    nlp = spacy.blank("en")
+    timings = []
+    for n in (400, 1600):
+        words = [w for k in range(n) for w in (f"PA{k}", f"CX{k}", f"EF{k}", f"PH{k}", "and")] + ["."]
+        doc = spacy.tokens.Doc(nlp.vocab, words=words)
+        ents = [Span(doc, i, i + 1, label=ROLES[i % 5]) for i in range(len(words) - 1) if i % 5 < 4]
+        start = time.perf_counter()
+        cands = candidate_tuples(ents, sentence_ids(doc), limit=2000, max_apart=64)
+        tuple_features(ents, cands, sentence_ids(doc))
+        timings.append(time.perf_counter() - start)
+    assert timings[1] < 8 * timings[0] + 0.5, timings  # 4x the entities: quadratic would be 16x

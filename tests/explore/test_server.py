@@ -142,3 +142,26 @@ def test_evidence_helpers():
     assert evidence_html("abc", {"EFFECT": [2, 9]}) == ""
     assert pubmed_url("31462126") == "https://pubmed.ncbi.nlm.nih.gov/31462126/"
     assert pubmed_url("abc-7") is None and pubmed_url("1/../x") is None
+
+
+def test_model_tab_annotates_a_pasted_abstract(tmp_path, served):
+    # The tiny pipeline of the annotate tests (an entity ruler and one statement when all four occur).
+    from tests.annotate.test_annotate import LINK_SCORE, LINKED, build_nlp
+
+    model = tmp_path / "model"
+    build_nlp().to_disk(model)
+    _, index, _ = served
+    with serving(create_app(index, model=str(model))) as url:
+        assert "hidden>Annotate" not in get(url + "/")[2]
+        text = "<i>x</i> " + LINKED
+        request = urllib.request.Request(url + "/api/annotate", data=json.dumps({"text": text}).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            record = json.loads(response.read())
+        assert [link["score"] for link in record["links"]] == [LINK_SCORE]
+        assert {e["label"] for e in record["entities"]} == {"PERTURBING_ACTION", "CONTEXT", "EFFECT", "PHENOTYPE"}
+        assert record["html"].startswith("&lt;i&gt;x&lt;/i&gt; <mark class=\"fgen-PERTURBING_ACTION\"")
+        empty = urllib.request.Request(url + "/api/annotate", data=b'{"text": ""}', method="POST")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(empty, timeout=10)
+        assert err.value.code == 400

@@ -141,6 +141,12 @@ def atomic_text_file(path: Union[str, Path]) -> ContextManager[IO[str]]:
     return _atomic_file(path, "w", encoding="utf8", newline="\n")
 
 
+def atomic_binary_file(path: Union[str, Path]) -> ContextManager[IO[bytes]]:
+    """A binary file to stream into that replaces `path` only when the block succeeds (e.g. a
+    journal rewritten without its unreadable entries, which can be larger than memory)."""
+    return _atomic_file(path, "wb")
+
+
 class DurableAppend:
     """An append-only file (a log such as a manifest or a journal), written by this process only.
     Each `write` is flushed at once, so a killed process loses nothing it wrote; the file is

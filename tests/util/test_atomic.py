@@ -8,7 +8,7 @@ from typing import Iterator
 import pytest
 
 from fgen.util import atomic
-from fgen.util.atomic import DurableAppend, append_durable, atomic_directory, atomic_text_file, write_bytes_atomic
+from fgen.util.atomic import DurableAppend, append_durable, atomic_binary_file, atomic_directory, atomic_text_file, write_bytes_atomic
 
 UMASK = 0o027  # distinct group and other bits, so a wrong mask shows in the modes
 
@@ -129,6 +129,10 @@ def test_file_synced_before_rename_and_folder_after(tmp_path: Path, syncs: list)
     with atomic_text_file(tmp_path / "notes.txt") as handle:
         handle.write("line\n")
     assert [e[0] for e in syncs] == ["fsync", "rename", "fsync"] and syncs[-1] == ("fsync", str(tmp_path))
+    syncs.clear()
+    with atomic_binary_file(tmp_path / "journal.jsonl") as handle:
+        handle.write(b"line\n")
+    assert [e[0] for e in syncs] == ["fsync", "rename", "fsync"] and (tmp_path / "journal.jsonl").read_bytes() == b"line\n"
 
 
 def test_folder_synced_with_its_files_before_rename(tmp_path: Path, syncs: list):

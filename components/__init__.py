@@ -5,9 +5,10 @@ Importing the package registers the Doc extensions (`doc._.links`, `doc._.link_s
 """
 from pathlib import Path as _Path
 
+from .install_check import foreign_fgen_problem as _foreign_fgen_problem
 from .install_check import shadowing_problem as _shadowing_problem
 
-_problem = _shadowing_problem(_Path(__file__).parent)
+_problem = _foreign_fgen_problem() or _shadowing_problem(_Path(__file__).parent)
 if _problem:
     raise ImportError(_problem)
 

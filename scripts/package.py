@@ -19,7 +19,9 @@ top-level package, with fgen's entry points (factories, architectures, scorers, 
   pipeline, and never a separate `fgen` distribution;
 - fgen's console commands come along (`fgen-annotate`, `[project.scripts]`), and the scheme
   definition files are copied into the pipeline's `definitions/` folder, so MAE output works
-  outside the repository without `--definitions`.
+  outside the repository without `--definitions`;
+- fgen's extras are the wheel's extras: `pip install 'en_fgen_pipeline-0.1.0-py3-none-any.whl[distributed]'`
+  brings Ray for `scripts/annotate_ray.py`.
 """
 import shutil
 import subprocess
@@ -34,6 +36,7 @@ from spacy.util import load_config
 
 from fgen.annotate.outputs import DEFINITIONS_FOLDER
 from fgen.corpus.schemes import SCHEME_FILES, find_definitions_dir
+from fgen.install_check import DISTRIBUTION
 from fgen.util.console import msg
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,12 +65,15 @@ def merge_requirements(found: List[str], fgen_dependencies: List[str]) -> List[s
     """fgen's dependencies plus spaCy's findings, without fgen itself (it is vendored) and
     without a second entry for a package fgen already constrains."""
     names = {_requirement_name(r) for r in fgen_dependencies}
-    extra = [r for r in found if _requirement_name(r) not in names | {"fgen"}]
+    extra = [r for r in found if _requirement_name(r) not in names | {"fgen", DISTRIBUTION}]
     return list(fgen_dependencies) + extra
 
 
-def patch_setup(setup_py: Path, entry_points: Dict[str, Dict[str, str]], packages: List[str]) -> None:
-    """Make spaCy's generated setup.py ship `fgen` (all its `packages`) and declare its entry points."""
+def patch_setup(
+    setup_py: Path, entry_points: Dict[str, Dict[str, str]], packages: List[str], extras: Optional[Dict[str, List[str]]] = None
+) -> None:
+    """Make spaCy's generated setup.py ship `fgen` (all its `packages`) and declare its entry
+    points and `extras` (fgen's optional dependencies)."""
     text = setup_py.read_text(encoding="utf8")
     for anchor in (SETUP_PACKAGES, SETUP_ENTRY_POINTS):
         if anchor not in text:
@@ -76,6 +82,7 @@ def patch_setup(setup_py: Path, entry_points: Dict[str, Dict[str, str]], package
     text = text.replace(SETUP_PACKAGES, f"packages=[model_name, *{packages!r}],")
     text = text.replace(
         SETUP_ENTRY_POINTS,
+        f"extras_require={dict(extras or {})!r},\n        "
         f"entry_points={{'spacy_models': ['{{m}} = {{m}}'.format(m=model_name)], **{groups!r}}}",
     )
     setup_py.write_text(text, encoding="utf8")
@@ -142,7 +149,7 @@ def main(
     if not copied:
         msg.warn("No scheme definition files found: MAE output of the installed pipeline will need --definitions (pass --definitions DIR here)")
     entry_points = {**project["entry-points"], "console_scripts": project.get("scripts", {})}
-    patch_setup(main_path / "setup.py", entry_points, fgen_packages())
+    patch_setup(main_path / "setup.py", entry_points, fgen_packages(), project.get("optional-dependencies", {}))
     for old in output.glob(f"en_{name}-{version}-*.whl"):
         old.unlink()
     _run([sys.executable, "-m", "pip", "wheel", str(main_path), "--no-deps", "--no-build-isolation", "-q",

@@ -6,14 +6,16 @@ own copy of fgen (`pip install --target`, no dependencies re-installed). The ful
 `slow`: `pytest -m slow tests/test_package.py`.
 """
 import json
+import re
 import subprocess
 import sys
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from fgen.install_check import editable_install, shadowing_problem
+from fgen.install_check import DISTRIBUTION, editable_install, foreign_fgen_problem, shadowing_problem
 
 from .conftest import REPO, TEXT, V2_CATEGORIES, V2_VALUES
 from .test_train_smoke import run, train
@@ -82,6 +84,10 @@ def test_wheel_carries_every_module_and_entry_point(wheel: Path):
     assert "[console_scripts]\nfgen-annotate = fgen.annotate.cli:app" in text  # the command without the repository
     shipped = {n.rsplit("/", 1)[1] for n in names if "/definitions/" in n}
     assert shipped == {"tag_categories_v2.json", "tag_list_definitions_v2.json"}  # MAE output without --definitions
+    # `pip install 'en_fgen_pipeline-....whl[distributed]'` brings Ray, pinned as in pyproject.toml
+    wheel_meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode("utf8")
+    assert "Provides-Extra: distributed" in wheel_meta
+    assert re.search(r"Requires-Dist: ray\[(client,data|data,client)\][^\n]*2\.60[^\n]*extra == .distributed.", wheel_meta)
 
 
 @uses_wheel
@@ -109,6 +115,33 @@ def test_wheel_copy_in_the_development_env_is_refused():
     assert problem and "pip uninstall en_fgen_pipeline" in problem and str(source) in problem
     assert shadowing_problem(source / "components") is None
     assert shadowing_problem(Path("/somewhere/else/fgen")) is None
+
+
+# A bare `fgen` on PyPI is someone else's package (a Fortran wrapper generator) whose wheel ships
+# a top-level `fgen/` of its own.
+BARE_FGEN_INSTALL = re.compile(r"pip install\s+(-\S+\s+)*['\"]?fgen(\[|['\"\s]|$)", re.MULTILINE)
+FOREIGN_METADATA = "Metadata-Version: 2.1\nName: fgen\nVersion: 0.6.1\nSummary: Automatically generate wrapper to integrate Fortran and Python\n"
+
+
+def test_no_instruction_installs_the_bare_name_fgen():
+    assert metadata.distribution(DISTRIBUTION).metadata["Name"] == DISTRIBUTION  # the project's own, installed
+    texts = [REPO / "README.md", *(REPO / "docs").glob("*.md"), *(REPO / "components").rglob("*.py"), *(REPO / "scripts").glob("*")]
+    found = [f"{p.relative_to(REPO)}: {m.group(0)}" for p in texts if p.is_file() for m in BARE_FGEN_INSTALL.finditer(p.read_text(encoding="utf8"))]
+    assert found == []
+
+
+def test_a_foreign_fgen_distribution_is_refused_with_a_clear_message(tmp_path):
+    site = tmp_path / "site"
+    (site / "fgen-0.6.1.dist-info").mkdir(parents=True)
+    (site / "fgen-0.6.1.dist-info" / "METADATA").write_text(FOREIGN_METADATA)
+    problem = foreign_fgen_problem([str(site)])
+    assert problem and "fgen 0.6.1" in problem and "Automatically generate wrapper" in problem
+    assert "pip uninstall fgen" in problem and str(site) in problem
+    assert foreign_fgen_problem([str(tmp_path / "empty")]) is None
+    # `import fgen` itself says so, in a fresh process with the foreign distribution on its path
+    result = subprocess.run([sys.executable, "-c", "import fgen"], capture_output=True, text=True, timeout=120,
+                            env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1 and "ImportError: another package named fgen" in result.stderr, result.stderr[-2000:]
 
 
 @pytest.mark.slow

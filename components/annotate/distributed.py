@@ -546,7 +546,7 @@ def run(
         try:
             import ray
         except ImportError:
-            raise AnnotateError("ray is not installed: pip install 'fgen[distributed]'") from None
+            raise AnnotateError("ray is not installed: pip install -e '.[distributed]' in the repository, or 'PIPELINE.whl[distributed]' with the pipeline wheel") from None
         try:
             _run_on_ray(ray, model, todo, output_dir, summary, actors, cpus_per_actor, gpus_per_actor, batch_size, address, code, retries,
                         markers, on_file)

@@ -24,27 +24,64 @@ frozen features (configs/pipeline_features_finetune.cfg).
 """
 import hashlib
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Set, Union
+from typing import Callable, List, Optional, Sequence, Union
 
-import numpy
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 from thinc.api import Model, torch2xp
+from thinc.model import serialize_attr
 from thinc.types import Floats2d, Floats3d
 
 from fgen.pipeline.layers.encoder_fine_tuning import pooled_layers_with_grad
 from fgen.pipeline.layers.encoder_windows import pooled_windows
 from fgen.pipeline.layers.encoders import create_transformer_model
-from fgen.pipeline.layers.feature_cache import FeatureCache, encoder_key
-from fgen.pipeline.layers.shared_features import doc_key, publish
+from fgen.pipeline.layers.feature_cache import FeatureCache, doc_key, encoder_key
+from fgen.pipeline.layers.shared_features import publish
 
 COMBINATIONS = ("concat", "mean", "weighted")
-# Per model id: the cache turned on for training (module-level, not in model.attrs, because
-# attrs are serialized with the model and a cache must never travel with a pipeline).
-_CACHES: Dict[int, "FeatureCache"] = {}
-# Ids of the models whose encoder is fine-tuned while training (module-level for the same reason).
-_FINE_TUNED: Set[int] = set()
+# The attr of an `fgen.encoder_features.v1` node that holds its TrainingState.
+TRAINING_ATTR = "training_state"
+
+
+class TrainingState:
+    """What training turned on for one `fgen.encoder_features.v1` node: a feature cache, or
+    fine-tuning of its encoder. It lives in the node's attrs, so it belongs to that model alone,
+    but it never travels with it: it is not saved (`to_bytes`/`to_disk`), and a copy or a pickle
+    (e.g. the pipeline sent to a worker process) starts frozen and uncached."""
+
+    def __init__(self) -> None:
+        self.cache: Optional[FeatureCache] = None
+        self.fine_tuned = False
+
+    def __reduce__(self):
+        return (TrainingState, ())
+
+    def __deepcopy__(self, memo: dict) -> "TrainingState":
+        return TrainingState()
+
+
+@serialize_attr.register(TrainingState)
+def _not_saved(_: TrainingState, value: TrainingState, name: str, model: Model) -> bytes:
+    raise TypeError("a training state is not saved")  # thinc leaves out attrs that raise TypeError
+
+
+def training_state(model: Model) -> TrainingState:
+    """The TrainingState of an `fgen.encoder_features.v1` node (created on first use)."""
+    state = model.attrs.get(TRAINING_ATTR)
+    if not isinstance(state, TrainingState):
+        state = model.attrs[TRAINING_ATTR] = TrainingState()
+    return state
+
+
+def feature_cache(model: Model) -> Optional[FeatureCache]:
+    """The cache turned on for `model` (an `fgen.encoder_features.v1` node), or None."""
+    return training_state(model).cache
+
+
+def is_fine_tuned(model: Model) -> bool:
+    """Whether the encoder of `model` (an `fgen.encoder_features.v1` node) is being fine-tuned."""
+    return training_state(model).fine_tuned
 
 
 @spacy.registry.architectures("fgen.encoder_features.v1")
@@ -127,7 +164,7 @@ def torch_module(encoder: Model):
 
 def forward(model: Model, docs: List[Doc], is_train: bool):
     backprop_encoder = None
-    if is_train and model.id in _FINE_TUNED:
+    if is_train and is_fine_tuned(model):
         layers, backprop_encoder = pooled_layers_with_grad(model.layers[0], docs, chosen_layers(model))
     else:
         layers = cached_or_pooled_layers(model, docs)
@@ -137,7 +174,7 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
     else:
         outputs, backprop_combine = combine_layers(model, layers, fine_tuned)
     if model.attrs.get("shared_as"):  # set when an ensemble's members read these features
-        publish(model.attrs["shared_as"], model, docs, outputs)
+        publish(model.attrs["shared_as"], docs, outputs)
 
     def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
         d_layers = backprop_combine(d_outputs)
@@ -150,7 +187,7 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
 
 def cached_or_pooled_layers(model: Model, docs: List[Doc]) -> List[Floats2d]:
     """Each doc's pooled layers without gradient: from the cache when it is on and has them."""
-    cache = _CACHES.get(model.id)
+    cache = feature_cache(model)
     layers: List[Optional[Floats2d]] = [None] * len(docs)
     keys = [doc_key(doc) for doc in docs] if cache is not None else []
     missing = []
@@ -273,13 +310,13 @@ def enable_cache(model: Model, cache_dir: Optional[Union[str, Path]] = None) -> 
     RETURNS (FeatureCache): the cache.
     """
     directory = Path(cache_dir) / encoder_fingerprint(model) if cache_dir else None
-    _CACHES[model.id] = FeatureCache(directory)
-    return _CACHES[model.id]
+    cache = training_state(model).cache = FeatureCache(directory)
+    return cache
 
 
 def disable_cache(model: Model) -> None:
     """Compute the features of `model` live again (and free its cache)."""
-    _CACHES.pop(model.id, None)
+    training_state(model).cache = None
 
 
 def enable_fine_tuning(model: Model) -> None:
@@ -290,12 +327,12 @@ def enable_fine_tuning(model: Model) -> None:
     is unchanged (no gradient, no dropout), and so is a saved pipeline: it stores the weights.
     """
     disable_cache(model)
-    _FINE_TUNED.add(model.id)
+    training_state(model).fine_tuned = True
 
 
 def disable_fine_tuning(model: Model) -> None:
     """Keep the encoder of `model` frozen again."""
-    _FINE_TUNED.discard(model.id)
+    training_state(model).fine_tuned = False
 
 
 @spacy.registry.callbacks("fgen.cache_encoder_features.v1")
@@ -309,7 +346,7 @@ def create_cache_callback(cache_dir: Optional[str] = None) -> Callable[[Language
 
     def before_update(nlp: Language, info: dict) -> None:
         for model in feature_models(nlp):
-            if model.id not in _CACHES and model.id not in _FINE_TUNED:
+            if feature_cache(model) is None and not is_fine_tuned(model):
                 enable_cache(model, cache_dir)
 
     return before_update
@@ -326,7 +363,7 @@ def create_fine_tune_callback() -> Callable[[Language, dict], None]:
 
     def before_update(nlp: Language, info: dict) -> None:
         for model in feature_models(nlp):
-            if model.id not in _FINE_TUNED:
+            if not is_fine_tuned(model):
                 enable_fine_tuning(model)
 
     return before_update

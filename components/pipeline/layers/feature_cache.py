@@ -19,6 +19,8 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy
 import torch
+from spacy.attrs import IDX
+from spacy.tokens import Doc
 
 from fgen.pipeline.layers import encoder_windows
 from fgen.util.atomic import write_bytes_atomic
@@ -28,6 +30,12 @@ _MAX_DEPTH = 6
 _SCALARS = (bool, int, float, str, type(None))
 _CALL_DEFAULTS = {"padding_side", "truncation_side", "pad_token_type_id", "max_length", "pad_to_multiple_of",
                   "model_max_length", "stride"}
+
+
+def doc_key(doc: Doc) -> str:
+    """The key of a doc's features in a cache folder: its text and where its tokens start."""
+    boundaries = ",".join(map(str, doc.to_array(IDX).tolist())) if len(doc) else ""
+    return hashlib.blake2b(f"{doc.text}\x00{boundaries}".encode("utf8"), digest_size=16).hexdigest()
 
 
 class FeatureCache:

@@ -9,7 +9,8 @@ is the ensemble's CRF. Build one from trained pipelines with `fgen.pipeline.ner.
 their average (a wider model, not an ensemble).
 
 Members that sit on the same frozen encoder read its features through
-`fgen.shared_encoder_features.v1`, so the encoder runs once per doc whatever their number.
+`fgen.shared_encoder_features.v1`, so the encoder runs once per doc whatever their number; the
+ensemble drops those features from the docs once its members have read them.
 """
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -20,6 +21,7 @@ from thinc.api import Model, PyTorchWrapper_v3
 from thinc.types import Floats2d
 from torch import nn
 
+from fgen.pipeline.layers.shared_features import forget_shared_features, reader_names
 from fgen.pipeline.layers.torch_io import state_from_bytes, state_to_bytes
 from fgen.pipeline.ner.crf import CRF
 from fgen.pipeline.ner.ner_model import get_torch_module
@@ -81,6 +83,8 @@ def ensemble_members(model: Model) -> List[Model]:
 def _forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable]:
     members = ensemble_members(model)
     outputs, backprops = zip(*(member(docs, is_train) for member in members))
+    # Every member has read the shared features: they need not stay on the docs.
+    forget_shared_features(docs, reader_names(model))
     mean = [sum(doc_scores[1:], doc_scores[0].copy()) / len(members) for doc_scores in zip(*outputs)]
 
     def backprop(d_mean: List[Floats2d]) -> List[Doc]:

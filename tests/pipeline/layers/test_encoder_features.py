@@ -1,5 +1,7 @@
 """Frozen encoder features (fgen.encoder_features.v1) in a tok2vec with hash embeddings and a
 BiLSTM (fgen.feature_embed.v1 + spacy.TorchBiLSTMEncoder.v1), on a tiny random BERT built offline."""
+import copy
+import pickle
 from pathlib import Path
 from typing import Optional
 
@@ -13,7 +15,7 @@ from thinc.api import fix_random_seed
 import fgen  # noqa: F401
 from fgen.pipeline.layers import encoder_features, encoder_windows
 from fgen.pipeline.layers.encoder_features import (
-    create_cache_callback, disable_cache, doc_key, enable_cache, feature_models,
+    create_cache_callback, disable_cache, doc_key, enable_cache, feature_cache, feature_models,
 )
 
 from ...conftest import TEXT
@@ -120,7 +122,7 @@ def assert_overfits_and_round_trips(nlp, path: Path) -> spacy.Language:
 def test_overfits_with_the_cache_on_and_round_trips(trained, tmp_path):
     loaded = assert_overfits_and_round_trips(trained, tmp_path / "model")
     (model,) = feature_models(loaded)
-    assert model.id not in encoder_features._CACHES  # a loaded pipeline computes its features live
+    assert encoder_features.feature_cache(model) is None  # a loaded pipeline computes its features live
 
 
 @pytest.mark.parametrize("combine", ["concat", "mean", "weighted"])
@@ -141,6 +143,30 @@ def test_cached_and_live_features_are_equal(tiny_bert, tmp_path, combine):
     for a, b, c in zip(live, first, from_disk):
         numpy.testing.assert_array_equal(a, b)
         numpy.testing.assert_array_equal(a, c)
+
+
+def test_the_cache_belongs_to_its_model_and_never_travels(tiny_bert):
+    """Turned on for one pipeline's layer, the cache is not another's, is not saved, and a copy
+    or a pickle of the layer starts without it (and frozen)."""
+    nlp, other = make_nlp(tiny_bert), make_nlp(tiny_bert)
+    nlp.initialize()
+    other.initialize()
+    (model,), (other_model,) = feature_models(nlp), feature_models(other)
+    saved = model.to_bytes()
+    cache = enable_cache(model)
+    encoder_features.enable_fine_tuning(other_model)
+    try:
+        model.predict([nlp.make_doc(TEXT)])
+        assert len(cache.memory) == 1 and feature_cache(model) is cache
+        assert feature_cache(other_model) is None and not encoder_features.is_fine_tuned(model)
+        assert model.to_bytes() == saved
+        copied = encoder_features.training_state(copy.deepcopy(model))
+        unpickled = pickle.loads(pickle.dumps(encoder_features.training_state(other_model)))
+        for state in (copied, unpickled):
+            assert state.cache is None and not state.fine_tuned
+    finally:
+        disable_cache(model)
+        encoder_features.disable_fine_tuning(other_model)
 
 
 @pytest.mark.parametrize("window", [8, None])

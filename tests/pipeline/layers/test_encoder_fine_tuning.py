@@ -92,7 +92,7 @@ def test_fine_tuning_updates_the_encoder_and_round_trips(tiny_bert, tmp_path):
         for step in range(60):
             fine_tune(nlp, {"step": step})
             cache_callback(nlp, {"step": step})  # never caches a fine-tuned encoder
-            assert model.id not in encoder_features._CACHES
+            assert encoder_features.feature_cache(model) is None
             losses.append(nlp.update(examples, sgd=optimizer, losses={})["fgen_ner"])
     finally:
         disable_fine_tuning(model)
@@ -101,6 +101,6 @@ def test_fine_tuning_updates_the_encoder_and_round_trips(tiny_bert, tmp_path):
     assert any("encoder.layer" in name for name in changed) and any("embeddings" in name for name in changed)
     loaded = assert_overfits_and_round_trips(nlp, tmp_path / "model")
     (loaded_model,) = feature_models(loaded)
-    assert loaded_model.id not in encoder_features._FINE_TUNED
+    assert not encoder_features.is_fine_tuned(loaded_model)
     for name, tensor in torch_module(loaded_model.layers[0]).state_dict().items():
         assert torch.equal(tensor, bert.state_dict()[name]), name

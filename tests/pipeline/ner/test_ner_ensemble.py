@@ -96,11 +96,10 @@ def test_the_encoder_runs_once_per_doc(members, monkeypatch):
     monkeypatch.setattr(encoder_features, "pooled_windows", counted)
     nlp = members["ensemble"]
     assert len(feature_models(nlp)) == 1  # one encoder stored, in the shared tok2vec
-    list(nlp.pipe(TEXTS, batch_size=1))
+    docs = list(nlp.pipe(TEXTS, batch_size=1))
     assert sum(calls) == len(TEXTS)
-    # and only the last calls' features are kept
-    (name,) = {reader.attrs["shared_as"] for reader in shared_readers(nlp)}
-    assert len(shared_features._PUBLISHED[name]) == shared_features.KEPT_CALLS < len(TEXTS)
+    # the members read the features from each doc, and the ensemble drops them once read
+    assert not any(shared_features.has_shared_features(doc) for doc in docs)
 
 
 def test_round_trip_and_batching_give_the_same_entities(members, tmp_path):
@@ -110,28 +109,46 @@ def test_round_trip_and_batching_give_the_same_entities(members, tmp_path):
     loaded = spacy.load(tmp_path / "ensemble")
     assert entities(loaded.pipe(TEXTS)) == expected
     assert len(ensemble_members(loaded.get_pipe("fgen_ner").model)) == 2
-    # fgen_ner in larger batches than tok2vec: features the publisher no longer keeps are recomputed
-    # (other batches pad differently: the same entities, confidences equal up to rounding)
-    rebatched = entities(loaded.pipe(TEXTS, batch_size=1, component_cfg={"fgen_ner": {"batch_size": 3}}))
-    assert [[ent[:3] for ent in doc] for doc in rebatched] == [[ent[:3] for ent in doc] for doc in expected]
-    assert [ent[3] for doc in rebatched for ent in doc] == pytest.approx([ent[3] for doc in expected for ent in doc], abs=1e-2)
+    # fgen_ner in larger batches than tok2vec, and the other way round: each doc carries its features
+    for component_cfg in ({"fgen_ner": {"batch_size": 3}}, {"tok2vec": {"batch_size": 3}}):
+        rebatched = entities(loaded.pipe(TEXTS, batch_size=1, component_cfg=component_cfg))
+        assert [[ent[:3] for ent in doc] for doc in rebatched] == [[ent[:3] for ent in doc] for doc in expected]
+        assert [ent[3] for doc in rebatched for ent in doc] == \
+               pytest.approx([ent[3] for doc in expected for ent in doc], rel=1e-4, abs=1e-5)
     assert entities(loaded.pipe(["", *TEXTS])) == [[], *expected]
 
 
-def test_readers_unknown_to_the_publisher_get_the_features_computed(members, monkeypatch):
-    """E.g. a pipeline unpickled in a spawned process: its readers were not built by the
-    registered function, so the publisher kept nothing for them at first."""
-    nlp = members["ensemble"]
-    expected = entities(nlp.pipe(TEXTS))
-    monkeypatch.setattr(shared_features, "_READ", set())
-    monkeypatch.setattr(shared_features, "_PUBLISHED", {})
-    assert entities(nlp.pipe(TEXTS)) == expected
-    assert shared_features._PUBLISHED  # and from the next batch on, it keeps them
+def test_two_pipelines_in_one_process_read_their_own_features(members, tmp_path):
+    """A pipeline and a copy with other encoder weights (as fine-tuning makes it: the features keep
+    their name), run interleaved, predict what each predicts loaded alone."""
+    members["ensemble"].to_disk(tmp_path / "ensemble")
+    first = spacy.load(tmp_path / "ensemble")
+    expected_first = emissions(first)
+    second = spacy.load(tmp_path / "ensemble")
+    (publisher,) = feature_models(second)
+    with torch.no_grad():
+        for tensor in encoder_features.torch_module(publisher.layers[0]).parameters():
+            tensor.add_(torch.randn_like(tensor) * 0.1)
+    expected_second = emissions(second)
+    assert not all(numpy.allclose(a, b, atol=1e-3) for a, b in zip(expected_first, expected_second))
+    docs = {nlp: [nlp.make_doc(text) for text in TEXTS] for nlp in (first, second)}
+    for nlp in (first, second):  # both publish before either reads
+        nlp.get_pipe("tok2vec").set_annotations(docs[nlp], nlp.get_pipe("tok2vec").predict(docs[nlp]))
+    for nlp, expected in ((first, expected_first), (second, expected_second)):
+        for got, want in zip(nlp.get_pipe("fgen_ner").model.predict(docs[nlp]), expected):
+            numpy.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # a reader of a name its pipeline does not publish reads nothing, whatever another publishes
+    (own,) = feature_models(first)
+    own.attrs["shared_as"] = "renamed"
+    second_docs = [second.make_doc(text) for text in TEXTS]
+    second.get_pipe("tok2vec").predict(second_docs)
+    first_docs = [first.make_doc(text) for text in TEXTS]
+    first.get_pipe("tok2vec").set_annotations(first_docs, first.get_pipe("tok2vec").predict(first_docs))
+    with pytest.raises(ValueError, match="run that component first"):
+        first.get_pipe("fgen_ner").model.predict(first_docs)
 
 
-def test_without_the_shared_encoder_it_says_what_is_missing(members, monkeypatch):
-    monkeypatch.setattr(shared_features, "_PUBLISHED", {})
-    monkeypatch.setattr(shared_features, "_PUBLISHERS", {})
+def test_without_the_shared_encoder_it_says_what_is_missing(members):
     nlp = members["ensemble"]
     with pytest.raises(ValueError, match="run that component first"):
         nlp.get_pipe("fgen_ner").model.predict([nlp.make_doc(TEXTS[0])])

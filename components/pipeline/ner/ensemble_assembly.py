@@ -17,6 +17,7 @@ from thinc.api import Config, Model
 
 from fgen.pipeline.layers.encoder_features import feature_nodes, feature_signature
 from fgen.pipeline.layers.shared_features import build_shared_encoder_features
+from fgen.pipeline.ner.ner_component import CONFIGURED_DECODING, DECODING_SETTINGS
 from fgen.pipeline.ner.ner_ensemble import average_member_crfs, ensemble_members
 
 SHARED_FEATURES = "fgen.shared_encoder_features.v1"
@@ -37,13 +38,21 @@ def assemble_ner_ensemble(
     tok2vec (str): the shared token encoder's component name.
     ner (str): the `fgen_ner` component's name.
     entity_bias (Optional[float]): the ensemble's entity_bias (None: the first pipeline's).
-    RETURNS (Language): the assembled pipeline (save it with `to_disk`).
+    RETURNS (Language): the assembled pipeline (save it with `to_disk`); its config holds the
+        decoding settings (`DECODING_SETTINGS`), its meta no `performance` (the first
+        pipeline's scores are not the ensemble's).
     """
     if len(pipelines) < 2:
         raise ValueError(f"An ensemble needs at least two pipelines, got {len(pipelines)}")
     first = pipelines[0]
     signature, width = _check_members(pipelines, tok2vec, ner)
     config = _ensemble_config(pipelines, tok2vec, ner, signature, width)
+    # The decoding settings go into the config, which builds the component and which a
+    # load-time override changes: config.cfg says what the ensemble decodes with.
+    decoding = {knob: first.get_pipe(ner).cfg.get(knob, 0.0) for knob in DECODING_SETTINGS}
+    if entity_bias is not None:
+        decoding["entity_bias"] = float(entity_bias)
+    config["components"][ner].update(decoding)
     nlp = load_model_from_config(config, auto_fill=False, validate=True)
     nlp.vocab.from_bytes(first.vocab.to_bytes())
     nlp.tokenizer.from_bytes(first.tokenizer.to_bytes())
@@ -51,12 +60,13 @@ def assemble_ner_ensemble(
         if name != ner:
             nlp.get_pipe(name).from_bytes(first.get_pipe(name).to_bytes())
     features_node(nlp.get_pipe(tok2vec).model).attrs["shared_as"] = signature  # the members read them
+    # The first member's dev scores ("performance") are not the ensemble's: left out until the
+    # ensemble itself is evaluated.
     nlp.meta.update({key: value for key, value in first.meta.items()
-                     if key not in ("components", "pipeline", "disabled")})
+                     if key not in ("components", "pipeline", "disabled", "performance")})
     ensemble = nlp.get_pipe(ner)
-    ensemble.cfg = copy.deepcopy(first.get_pipe(ner).cfg)
-    if entity_bias is not None:
-        ensemble.cfg["entity_bias"] = float(entity_bias)
+    learned = {k: v for k, v in copy.deepcopy(first.get_pipe(ner).cfg).items() if k not in (*DECODING_SETTINGS, CONFIGURED_DECODING)}
+    ensemble.cfg.update(learned)  # labels, class weights; the decoding settings are the config's
     members = ensemble_members(ensemble.model)
     members[0].from_bytes(first.get_pipe(ner).model.to_bytes())
     for member, pipeline in zip(members[1:], pipelines[1:]):

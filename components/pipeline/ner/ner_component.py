@@ -59,6 +59,10 @@ from fgen.pipeline.ner.ner_model import get_torch_module
 from fgen.pipeline.ner.ner_scorer import ner_score
 from fgen.util.forking import make_forked_children_safe
 
+# The settings that change what is decoded, not what was learned, and the cfg key holding the
+# values the config gave them (see `FgenNER.from_disk`).
+DECODING_SETTINGS = ("threshold", "entity_bias", "length_bias")
+CONFIGURED_DECODING = "configured_decoding"
 DEFAULT_NER_MODEL = default_model_config("fgen.ner_tagger.v1", hidden_width=0, dropout=0.1, nO=None)
 # One decoded doc: tag index per token and the probability of that tag per token.
 Decoded = Tuple[List[int], List[float]]
@@ -147,6 +151,28 @@ class FgenNER(TrainablePipe):
         self.scorer = scorer
         self.cfg: Dict[str, Any] = {"labels": [], "class_weights": {}, "threshold": threshold, "entity_bias": entity_bias,
                                     "length_bias": length_bias}
+        self.cfg[CONFIGURED_DECODING] = {knob: self.cfg[knob] for knob in DECODING_SETTINGS}
+
+    # Decoding settings: the saved cfg keeps what was set on the component (tuned after
+    # training), unless the config now says otherwise than when it was saved (a load-time
+    # `spacy.load(path, config=...)` override, or an edited config.cfg): then the config wins.
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "FgenNER":
+        configured = dict(self.cfg[CONFIGURED_DECODING])
+        super().from_bytes(bytes_data, exclude=exclude)
+        self._apply_configured(configured)
+        return self
+
+    def from_disk(self, path: Any, *, exclude: Iterable[str] = tuple()) -> "FgenNER":
+        configured = dict(self.cfg[CONFIGURED_DECODING])
+        super().from_disk(path, exclude=exclude)
+        self._apply_configured(configured)
+        return self
+
+    def _apply_configured(self, configured: Dict[str, float]) -> None:
+        saved = self.cfg.get(CONFIGURED_DECODING)
+        if isinstance(saved, dict):  # pipelines saved before it was recorded: their cfg stands
+            self.cfg.update({knob: value for knob, value in configured.items() if saved.get(knob) != value})
+        self.cfg[CONFIGURED_DECODING] = configured
 
     @property
     def labels(self) -> Tuple[str, ...]:

@@ -1,5 +1,6 @@
 """fgen.ner_ensemble.v1 (averaged taggers, one CRF), pipelines assembled into one with
 fgen.shared_encoder_features.v1, and scripts/assemble_ensemble.py."""
+import json
 import numpy
 import pytest
 import spacy
@@ -172,12 +173,24 @@ def test_members_must_share_labels_and_encoder(tiny_bert):  # noqa: F811
 
 def test_script_writes_a_loadable_ensemble_or_fails_clearly(tiny_bert, tmp_path):  # noqa: F811
     for seed in (0, 1):
-        train_features_pipeline(tiny_bert, seed, steps=2).to_disk(tmp_path / f"m{seed}")
+        member = train_features_pipeline(tiny_bert, seed, steps=2)
+        member.meta["performance"] = {"ents_f": 0.5 + seed / 10}  # as `spacy train` records the dev scores
+        member.to_disk(tmp_path / f"m{seed}")
     result = run_script("assemble_ensemble", tmp_path / "m0", tmp_path / "m1", "--output", tmp_path / "ens",
                         "--entity-bias", "1.5")
     assert result.returncode == 0, result.stderr
     loaded = spacy.load(tmp_path / "ens")
     assert loaded.get_pipe("fgen_ner").cfg["entity_bias"] == 1.5
+    # the config says what the component decodes with, and a load-time override wins
+    saved_cfg = json.loads((tmp_path / "ens" / "fgen_ner" / "cfg").read_text())
+    config_ner = loaded.config["components"]["fgen_ner"]
+    for knob in ("entity_bias", "threshold", "length_bias"):
+        assert config_ner[knob] == saved_cfg[knob] == loaded.get_pipe("fgen_ner").cfg[knob], knob
+    overridden = spacy.load(tmp_path / "ens", config={"components": {"fgen_ner": {"entity_bias": -2.0}}})
+    assert overridden.get_pipe("fgen_ner").cfg["entity_bias"] == -2.0
+    assert overridden.config["components"]["fgen_ner"]["entity_bias"] == -2.0
+    # the first member's dev scores are not the ensemble's: no performance until it is evaluated
+    assert spacy.load(tmp_path / "m0").meta.get("performance") and not loaded.meta.get("performance")
     # Runs of scripts/train_seeds.py (RUN, RUN_seed1, ...) name their members by seed.
     for seed, run in ((0, "run"), (1, "run_seed1")):
         (tmp_path / run).mkdir()

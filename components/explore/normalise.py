@@ -41,16 +41,20 @@ _WORD_RE = re.compile(r"[^\s(),;:\[\]{}]+")
 
 def _singular(word: str, original: str) -> str:
     # Only plain lower-case words: KRAS or Kras are gene names, not plurals.
-    if len(word) >= 5 and word.endswith("s") and not word.endswith(_PLURAL_KEEP) and word.isalpha() and original[1:].islower():
-        return word[:-1]
-    return word
+    if len(word) < 5 or not word.endswith("s") or word.endswith(_PLURAL_KEEP) or not word.isalpha() or not original[1:].islower():
+        return word
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "xes", "sses")):
+        return word[:-2]
+    return word[:-1]
 
 
 def normalise_text(text: str) -> str:
     """The form of a member's text that statements are grouped by: Unicode NFKC, Greek letters
     spelled out as words, lower case, a hyphen between a letter and a digit dropped (ATG-12), other
     punctuation (except "+") and runs of whitespace made one space, simple plurals ("cells",
-    "inhibitors") made singular, and compounds written apart joined (knock down → knockdown).
+    "inhibitors", "arteries", "approaches") made singular, and compounds written apart joined (knock down → knockdown).
 
     text (str): the member's text as in the abstract.
     RETURNS (str): the normalised text ("" for text of punctuation only).

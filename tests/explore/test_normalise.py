@@ -13,6 +13,9 @@ from fgen.explore.normalise import normalise_text, perturbation_target
     ("down-regulates", "downregulates"),
     ("Pharmacologic IRE1α kinase inhibition", "pharmacologic IRE1-alpha kinase inhibition"),
     ("autophagy.", "(autophagy)"),
+    ("pig arteries", "pig artery"),
+    ("pharmacological approaches", "pharmacological approach"),
+    ("boxes", "box"),
 ])
 def test_normalise_merges_variants(a, b):
     assert normalise_text(a) == normalise_text(b)

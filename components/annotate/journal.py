@@ -23,6 +23,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
 from fgen.annotate.inputs import AnnotateError, Problem
+from fgen.util.hashing import file_hash, folder_hash
 
 JOURNAL_SUFFIX = ".partial.jsonl"
 JOURNAL_VERSION = 3  # 3: input files identified by content (2: by modification time)
@@ -33,27 +34,6 @@ def journal_path(output: Union[str, Path]) -> Path:
     """Where the journal of a run writing `output` lives: `OUTPUT.partial.jsonl`, beside it."""
     output = Path(output)
     return output.with_name(output.name + JOURNAL_SUFFIX)
-
-
-def _hash_content(path: Path, digest: "hashlib._Hash") -> None:
-    with path.open("rb") as handle:  # streamed: inputs can be larger than memory
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-
-
-def _hash_files(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(folder).as_posix().encode("utf8") + b"\0")
-        _hash_content(path, digest)
-    return digest.hexdigest()
-
-
-def file_hash(path: Union[str, Path]) -> str:
-    """The SHA-256 of a file's content, hex."""
-    digest = hashlib.sha256()
-    _hash_content(Path(path), digest)
-    return digest.hexdigest()
 
 
 def _hash_components(nlp: Language) -> str:
@@ -70,7 +50,8 @@ def model_source(nlp: Language) -> Dict[str, Any]:
     """What identifies the pipeline: name, version, path, and a hash of the folder it was loaded
     from (else of its components' weights)."""
     path = Path(nlp.path) if nlp.path is not None else None
-    hashed = _hash_files(path) if path is not None and path.is_dir() else _hash_components(nlp)
+    # the whole folder, meta.json too: the journal records the name and version read from it
+    hashed = folder_hash(path, exclude=()) if path is not None and path.is_dir() else _hash_components(nlp)
     name = f"{nlp.meta.get('lang', nlp.lang)}_{nlp.meta.get('name', '')}"
     return {"name": name, "version": str(nlp.meta.get("version", "")), "path": str(path.resolve()) if path else None, "hash": hashed}
 

@@ -7,7 +7,6 @@ hash of each, and hold nothing else. A file changed since fgen wrote it (an anno
 it in MAE) is never replaced: the run is refused, naming it. A file output is replaced, unless
 it is one of the inputs.
 """
-import hashlib
 import json
 import re
 import shutil
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Iterable, List, Union
 
 from fgen.annotate.inputs import AnnotateError, is_within
+from fgen.util.hashing import file_hash
 
 OUTPUT_MARKER = ".fgen-output.json"
 
@@ -98,10 +98,6 @@ def foreign_entries(folder: Union[str, Path]) -> List[str]:
     return [n for n in names if n != OUTPUT_MARKER and (n not in written or not (folder / n).is_file())]
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def changed_entries(folder: Union[str, Path]) -> List[str]:
     """The files of `folder` whose content differs from what fgen wrote (the hashes in its
     `OUTPUT_MARKER`), sorted; none for a marker without hashes (written before they were kept)."""
@@ -113,7 +109,7 @@ def changed_entries(folder: Union[str, Path]) -> List[str]:
     if not isinstance(hashes, dict):
         return []
     return sorted(name for name, digest in hashes.items()
-                  if (folder / name).is_file() and _sha256(folder / name) != digest)
+                  if (folder / name).is_file() and file_hash(folder / name) != digest)
 
 
 def write_output_marker(folder: Union[str, Path], tool: str, files: Iterable[str]) -> None:
@@ -121,7 +117,7 @@ def write_output_marker(folder: Union[str, Path], tool: str, files: Iterable[str
     replace them unless they changed since."""
     folder = Path(folder)
     names = sorted(files)
-    marker = {"tool": tool, "files": names, "sha256": {name: _sha256(folder / name) for name in names}}
+    marker = {"tool": tool, "files": names, "sha256": {name: file_hash(folder / name) for name in names}}
     (folder / OUTPUT_MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf8")
 
 

@@ -16,6 +16,9 @@ the original project scored: its test splits (withheld here) hold annotated abst
 
 `--gold-entities` gives the pipeline the gold entities (and values) instead of running its
 entity and value components, to score the statements on perfect entities.
+
+When MODEL is a folder, the JSON names it by `model_fingerprint` (`fgen.util.hashing.folder_hash`,
+meta.json left out), so `scripts/package.py --metrics` ships these scores only with that pipeline.
 """
 import json
 from pathlib import Path
@@ -28,6 +31,7 @@ from spacy.tokens import DocBin
 import fgen  # noqa: F401  registers doc._.provenance, span._.confidence, ...
 from fgen.util.atomic import write_bytes_atomic
 from fgen.util.console import msg
+from fgen.util.hashing import folder_hash
 from fgen.scoring.entity_errors import ERROR_HEADER, error_rows
 from fgen.scoring.evaluation import evaluate_docs
 from fgen.scoring.word_errors import word_error_header, word_error_rows
@@ -97,6 +101,8 @@ def main(
         spacy.require_gpu(gpu_id)
     else:
         spacy.require_cpu()
+    # of the folder as loaded: hashed before the (minutes of) evaluation, not after
+    fingerprint = folder_hash(model) if Path(model).is_dir() else None
     try:
         nlp = spacy.load(model)
     except (OSError, IOError) as err:
@@ -115,6 +121,7 @@ def main(
     heads = scored_heads(scores)
     metrics = {
         "model": model,
+        "model_fingerprint": fingerprint,
         "data": str(data),
         "docs": len(gold_docs),
         "scheme": scheme.name if scheme is not None else None,

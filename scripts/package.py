@@ -21,22 +21,31 @@ top-level package, with fgen's entry points (factories, architectures, scorers, 
   definition files are copied into the pipeline's `definitions/` folder, so MAE output works
   outside the repository without `--definitions`;
 - fgen's extras are the wheel's extras: `pip install 'en_fgen_pipeline-0.1.0-py3-none-any.whl[distributed]'`
-  brings Ray for `scripts/annotate_ray.py`.
+  brings Ray for `scripts/annotate_ray.py`;
+- meta.json's `performance` is the shipped pipeline's own: `--metrics FILE` (repeatable) takes
+  `scripts/evaluate.py` outputs of this very folder (checked by its fingerprint, else exit 1), see
+  `fgen/scoring/shipped_evaluation.py` for how several files combine. Without `--metrics`
+  the package has no `performance` at all (never the training-time score of a checkpoint), and
+  spaCy's generated README loses its accuracy table alike.
 """
+import json
 import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import srsly
 import typer
+from spacy.cli.package import generate_readme
 from spacy.util import load_config
 
 from fgen.annotate.outputs import DEFINITIONS_FOLDER
 from fgen.corpus.schemes import SCHEME_FILES, find_definitions_dir
 from fgen.install_check import DISTRIBUTION
+from fgen.scoring.shipped_evaluation import ShippedEvaluationError, shipped_evaluation, with_shipped_evaluation
+from fgen.util.atomic import write_bytes_atomic
 from fgen.util.console import msg
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,6 +124,22 @@ def copy_definitions(source: Path, pipeline_dir: Path) -> List[str]:
     return copied
 
 
+def ship_meta(main_path: Path, data_dir: Path, meta: Dict[str, Any], shipped: Optional[Dict[str, Any]], readme: bool) -> Dict[str, Any]:
+    """Write the package's meta (`meta` with the shipped evaluation, `with_shipped_evaluation`)
+    to `main_path`, give the pipeline folder's copy in `data_dir` the same evaluation, and, when
+    spaCy generated the README (`readme`), generate both copies again from the new meta.
+    RETURNS (Dict[str, Any]): the package's meta."""
+    # json, not srsly: srsly rounds floats, and the scores must be the evaluation's own
+    meta = with_shipped_evaluation(meta, shipped)
+    write_bytes_atomic(main_path / "meta.json", (json.dumps(meta, indent=2) + "\n").encode("utf8"))
+    inner = with_shipped_evaluation(srsly.read_json(data_dir / "meta.json"), shipped)
+    write_bytes_atomic(data_dir / "meta.json", (json.dumps(inner, indent=2) + "\n").encode("utf8"))
+    if readme:
+        for folder in (main_path, data_dir):
+            write_bytes_atomic(folder / "README.md", generate_readme(meta).encode("utf8"))
+    return meta
+
+
 def _run(cmd: List[str], what: str) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
@@ -128,10 +153,17 @@ def main(
     name: str = typer.Option("fgen_pipeline", "--name", help="Package name without the language prefix"),
     version: str = typer.Option("0.1.0", "--version", help="Package version"),
     definitions: Optional[Path] = typer.Option(None, "--definitions", "-d", help="Folder with the scheme definition files to ship (default: the pipeline's paths.definitions, else found above it)"),
+    metrics: List[Path] = typer.Option([], "--metrics", "-m", help="scripts/evaluate.py output of MODEL, for meta.json's performance (repeatable; the first file's scores first)"),
 ) -> None:
     """Build packages/en_<name>-<version>-py3-none-any.whl with the pipeline and fgen's code."""
     if not (model / "config.cfg").is_file():
         msg.fail(f"{model}: not a trained pipeline folder (no config.cfg)", exits=1)
+    try:
+        shipped = shipped_evaluation(model, metrics) if metrics else None
+    except ShippedEvaluationError as err:
+        msg.fail(str(err), exits=1)
+    if shipped is None:
+        msg.warn("No --metrics: the package's meta.json gets no performance (pass scripts/evaluate.py output of MODEL)")
     output.mkdir(parents=True, exist_ok=True)
     _run([sys.executable, "-m", "spacy", "package", str(model), str(output), "--name", name,
           "--version", version, "--build", "none", "--force"], "spacy package")
@@ -139,13 +171,14 @@ def main(
     project = fgen_project()
     meta = srsly.read_json(main_path / "meta.json")
     meta["requirements"] = merge_requirements(meta.get("requirements", []), project["dependencies"])
-    srsly.write_json(main_path / "meta.json", meta)
+    data_dir = main_path / f"{meta['lang']}_{name}" / f"{meta['lang']}_{name}-{version}"
+    meta = ship_meta(main_path, data_dir, meta, shipped, readme=not (model / "README.md").exists())
     vendored = main_path / "fgen"
     if vendored.exists():
         shutil.rmtree(vendored)
     shutil.copytree(REPO / "components", vendored, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shipped = definitions_source(model, definitions)
-    copied = copy_definitions(shipped, main_path / f"{meta['lang']}_{name}" / f"{meta['lang']}_{name}-{version}") if shipped else []
+    shipped_definitions = definitions_source(model, definitions)
+    copied = copy_definitions(shipped_definitions, data_dir) if shipped_definitions else []
     if not copied:
         msg.warn("No scheme definition files found: MAE output of the installed pipeline will need --definitions (pass --definitions DIR here)")
     entry_points = {**project["entry-points"], "console_scripts": project.get("scripts", {})}

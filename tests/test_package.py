@@ -17,7 +17,7 @@ import pytest
 
 from fgen.install_check import DISTRIBUTION, editable_install, foreign_fgen_problem, shadowing_problem
 
-from .conftest import REPO, TEXT, V2_CATEGORIES, V2_VALUES
+from .conftest import REPO, TEXT, V2_CATEGORIES, V2_VALUES, mae_xml, offsets, run_script, script_module, v2_tags
 from .test_train_smoke import run, train
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -55,11 +55,29 @@ def write_definitions(folder: Path) -> Path:
     return folder
 
 
-def build_wheel(model: Path, output: Path) -> Path:
-    run(REPO / "scripts" / "package.py", model, output, "--version", "0.0.1", "--definitions", write_definitions(output / "defs"))
+def build_wheel(model: Path, output: Path, *metrics: Path) -> Path:
+    given = [arg for path in metrics for arg in ("--metrics", path)]
+    run(REPO / "scripts" / "package.py", model, output, "--version", "0.0.1", "--definitions", write_definitions(output / "defs"), *given)
     wheels = list(output.glob("en_fgen_pipeline-0.0.1-*.whl"))
     assert len(wheels) == 1
     return wheels[0]
+
+
+def evaluate_fixture(root: Path) -> Path:
+    """scripts/evaluate.py's metrics of the fixture pipeline on one gold abstract (converted from
+    MAE), which it partly gets wrong: it misses the second "Overexpression of ZNNT1"."""
+    text = json.loads((FIXTURES / "pipeline_0_1_0_predictions.json").read_text())["text"]
+    mae = root / "V2 Marked and Linked Entities" / "1_PMID111111.txt_CC2.xml"
+    mae.parent.mkdir(parents=True)
+    missed = (f'<PERTURBING_ACTION id="P9" spans="{offsets(text, "Overexpression of ZNNT1", 1)}" '
+              'text="Overexpression of ZNNT1" perturbingaction="gene gain-of-function" />')
+    mae.write_text(mae_xml(text, v2_tags(text) + "\n" + missed), encoding="utf8")
+    defs = write_definitions(root / "defs")
+    converted = run_script("convert", mae.parent, root / "dev.spacy", "--definitions", defs)
+    assert converted.returncode == 0, converted.stdout + converted.stderr
+    evaluated = run_script("evaluate", FIXTURES / "pipeline_0_1_0", root / "dev.spacy", "--output", root / "metrics_dev.json", "--definitions", defs)
+    assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
+    return root / "metrics_dev.json"
 
 
 # The tests that use the wheel run on one xdist worker, so it is built once.
@@ -67,8 +85,57 @@ uses_wheel = pytest.mark.xdist_group("wheel")
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    return build_wheel(FIXTURES / "pipeline_0_1_0", tmp_path_factory.mktemp("packages"))
+def fixture_metrics(tmp_path_factory) -> Path:
+    return evaluate_fixture(tmp_path_factory.mktemp("evaluation"))
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory, fixture_metrics: Path) -> Path:
+    return build_wheel(FIXTURES / "pipeline_0_1_0", tmp_path_factory.mktemp("packages"), fixture_metrics)
+
+
+@uses_wheel
+def test_wheel_meta_holds_the_shipped_pipelines_own_evaluation(wheel: Path, fixture_metrics: Path):
+    metrics = json.loads(fixture_metrics.read_text())
+    scores = {k: v for k, v in metrics["scores"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    assert 0 < scores["ents_r"] < 1 and "words_category_f" in scores  # a real evaluation, not the training score
+    archive = zipfile.ZipFile(wheel)
+    metas = [n for n in archive.namelist() if n.startswith("en_fgen_pipeline/") and n.endswith("/meta.json")]
+    assert len(metas) == 2  # the package's (spacy.load reads it) and the pipeline folder's copy
+    for name in metas:
+        meta = json.loads(archive.read(name))
+        assert meta["performance"] == scores, name
+        assert meta["evaluation"] == [{"data": metrics["data"], "docs": 1, "scheme": "v2", "entities": "predicted",
+                                       "performance_keys": sorted(scores)}]
+    readme = archive.read(next(n for n in archive.namelist() if n.endswith("/README.md"))).decode("utf8")
+    assert f"| `ENTS_R` | {100 * scores['ents_r']:.2f} |" in readme and "FGEN_NER_LOSS" not in readme  # spaCy's table, made again
+
+
+def test_package_refuses_metrics_of_another_model(fixture_metrics: Path, tmp_path: Path):
+    other = json.loads(fixture_metrics.read_text())
+    other["model_fingerprint"] = "0" * 64
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    result = run_script("package", FIXTURES / "pipeline_0_1_0", tmp_path / "out", "--metrics", fixture_metrics,
+                        "--metrics", tmp_path / "other.json")
+    assert result.returncode == 1
+    assert "other.json: metrics of another model" in result.stdout + result.stderr
+    assert not (tmp_path / "out").exists()  # refused before anything is built
+
+
+def test_package_meta_without_metrics_has_no_performance(tmp_path: Path):
+    package = script_module("package")
+    main_path, data_dir = tmp_path / "en_fgen_pipeline-0.0.1", tmp_path / "en_fgen_pipeline-0.0.1" / "en_fgen_pipeline" / "en_fgen_pipeline-0.0.1"
+    data_dir.mkdir(parents=True)
+    meta = json.loads((FIXTURES / "pipeline_0_1_0" / "meta.json").read_text())
+    assert meta["performance"]["ents_f"] > 0  # training's score, in the trained folder
+    for path in (main_path / "meta.json", data_dir / "meta.json"):
+        path.write_text(json.dumps(meta))
+    for folder in (main_path, data_dir):
+        (folder / "README.md").write_text("### Accuracy\n| `ENTS_F` | 100.00 |")
+    package.ship_meta(main_path, data_dir, meta, None, readme=True)
+    for folder in (main_path, data_dir):
+        assert "performance" not in json.loads((folder / "meta.json").read_text())
+        assert "ENTS_F" not in (folder / "README.md").read_text()
 
 
 @uses_wheel

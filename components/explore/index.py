@@ -1,7 +1,9 @@
 """The explorer's index: annotate's records (JSONL lines or the Ray job's Parquet rows, the fields
 of `fgen.annotate.records.doc_record`) as DuckDB tables, one row per statement with its members'
-normalised text, value and offsets (`statements`), the abstracts (`records`) and the normalised
-form of every member text seen (`norm`). The same statement rows are also defined as views over a
+normalised text, value and offsets (`statements`), the abstracts (`records`), the normalised
+form of every member text seen (`norm`) and one row per group of statements (`statement_groups`:
+members, abstracts, best score and best evidence, refreshed for the groups an input touches), so
+that a query filters and ranks groups instead of aggregating every statement. The same statement rows are also defined as views over a
 Parquet folder (`parquet_source`), so the queries of `fgen.explore.query` run on a cluster's
 output without a copy.
 
@@ -15,7 +17,10 @@ from fgen.explore.normalise import normalise_text, perturbation_target
 
 # The statement roles (V2 categories) and their column prefixes in the index.
 ROLES: Dict[str, str] = {"PERTURBING_ACTION": "pa", "CONTEXT": "ctx", "EFFECT": "eff", "PHENOTYPE": "ph"}
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# Evidence statements kept per group in `statement_groups`, best first; queries asking for more
+# (or filtering statements by score) aggregate `statements` instead.
+EVIDENCE_KEPT = 20
 _SUFFIXES = {".jsonl": "jsonl", ".parquet": "parquet"}
 _ENTITY = 'STRUCT(start INTEGER, "end" INTEGER, text VARCHAR, label VARCHAR, value VARCHAR)'
 _MEMBERS = ", ".join(f"{role} INTEGER" for role in ROLES)
@@ -164,6 +169,34 @@ def statement_columns(flat: str, norm: str) -> str:
     return f"SELECT f.id, f.n, f.score, hash({', '.join(key)}) AS gkey, {', '.join(cols)} FROM {flat} f {' '.join(joins)}"
 
 
+def _evidence_sql() -> str:
+    spans = ", ".join(f"'{p}': [{p}_start, {p}_end]" for p in ROLES.values())
+    return f"list({{'id': id, 'score': score, 'spans': {{{spans}}}}} ORDER BY score DESC NULLS LAST, id, n)"
+
+
+def groups_sql(where: str = "TRUE") -> str:
+    """SELECT of the `statement_groups` rows of the `statements` matching `where`, one per group
+    key: its members (the perturbation's most frequent target, and all its targets lower-cased,
+    one a line, for the target filter), distinct abstracts, statements, best score and up to
+    `EVIDENCE_KEPT` evidence statements, best first."""
+    members = ", ".join(f"any_value({p}_text) AS {p}_text, any_value({p}_value) AS {p}_value" for p in ROLES.values())
+    return (
+        f"SELECT gkey, count(DISTINCT id)::INTEGER AS abstracts, count(*)::INTEGER AS statements, max(score) AS score, {members}, "
+        "mode(pa_target) AS pa_target, array_to_string(list_sort(list(DISTINCT lower(pa_target))), chr(10)) AS pa_targets, "
+        f"{_evidence_sql()}[1:{EVIDENCE_KEPT}] AS evidence FROM statements WHERE {where} GROUP BY gkey"
+    )
+
+
+def _refresh_groups(con: Any, everything: bool) -> None:
+    """Recompute the `statement_groups` rows of the group keys in `_touched` (or all of them)."""
+    if everything:
+        con.execute("DELETE FROM statement_groups")
+        con.execute(f"INSERT INTO statement_groups {groups_sql()}")
+        return
+    con.execute("DELETE FROM statement_groups WHERE gkey IN (SELECT gkey FROM _touched)")
+    con.execute(f"INSERT INTO statement_groups {groups_sql('gkey IN (SELECT gkey FROM _touched)')}")
+
+
 def build_index(index: Union[str, Path], inputs: Iterable[Union[str, Path]]) -> Dict[str, int]:
     """Create or extend the index at `index` with the records of `inputs` (annotate's JSONL files,
     the Ray job's Parquet files, or folders of them). A record whose id is already indexed is
@@ -181,11 +214,16 @@ def build_index(index: Union[str, Path], inputs: Iterable[Union[str, Path]]) -> 
     try:
         for sql in _TABLES:
             con.execute(sql)
-        if not con.execute("SELECT count(*) FROM meta").fetchone()[0]:
-            con.execute("INSERT INTO meta VALUES ('schema', ?)", [SCHEMA_VERSION])
+        con.execute("BEGIN TRANSACTION")
+        # An index of an older schema (no groups yet) gets all its groups computed now.
+        schema = con.execute("SELECT max(value) FROM meta WHERE key = 'schema'").fetchone()[0]
+        con.execute(f"CREATE TABLE IF NOT EXISTS statement_groups AS {groups_sql('FALSE')}")
+        everything = schema != SCHEMA_VERSION or not con.execute("SELECT count(*) FROM statement_groups").fetchone()[0]
+        con.execute("DELETE FROM meta WHERE key = 'schema'")
+        con.execute("INSERT INTO meta VALUES ('schema', ?)", [SCHEMA_VERSION])
+        con.execute("CREATE OR REPLACE TEMP TABLE _touched (gkey UBIGINT)")
         problems: List[str] = []
         counts = {"files": len(files), "records": 0, "statements": 0}
-        con.execute("BEGIN TRANSACTION")
         for path in files:
             try:
                 roles = _load(con, path)
@@ -196,18 +234,24 @@ def build_index(index: Union[str, Path], inputs: Iterable[Union[str, Path]]) -> 
                 continue
             con.execute(f"CREATE OR REPLACE TEMP TABLE _flat AS {flat_sql('_raw', roles)}")
             _normalise_new(con)
+            if not everything:
+                con.execute("INSERT INTO _touched SELECT gkey FROM statements WHERE id IN (SELECT id FROM _raw)")
             con.execute("DELETE FROM statements WHERE id IN (SELECT id FROM _raw)")
             con.execute("DELETE FROM records WHERE id IN (SELECT id FROM _raw)")
             con.execute("INSERT INTO records SELECT id, text, ? FROM _raw", [path.name])
             con.execute(f"INSERT INTO statements {statement_columns('_flat', 'norm')}")
+            if not everything:
+                con.execute("INSERT INTO _touched SELECT gkey FROM statements WHERE id IN (SELECT id FROM _raw)")
             counts["records"] += con.execute("SELECT count(*) FROM _raw").fetchone()[0]
             counts["statements"] += con.execute("SELECT count(*) FROM _flat").fetchone()[0]
         if problems:
             con.execute("ROLLBACK")
             raise ExploreInputError("\n".join(problems))
+        _refresh_groups(con, everything)
         con.execute("COMMIT")
         con.execute("DROP TABLE IF EXISTS _raw")
         con.execute("DROP TABLE IF EXISTS _flat")
+        con.execute("DROP TABLE IF EXISTS _touched")
         counts["index_records"] = con.execute("SELECT count(*) FROM records").fetchone()[0]
         counts["index_statements"] = con.execute("SELECT count(*) FROM statements").fetchone()[0]
         return counts

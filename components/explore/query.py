@@ -1,6 +1,9 @@
 """Statements grouped across abstracts: the query behind `fgen-explore query`, the page's table
 and `GET /api/statements` (all three return the same list), and its table and CSV forms.
 
+A built index answers from its precomputed `statement_groups` (filter and rank the groups, their
+best evidence stored with them); a query that needs statement-level detail (`min_score`, more
+evidence than kept) or a source without groups (the Parquet views) aggregates `statements`.
 Every filter value is a bound parameter; the SQL text depends only on which filters are set.
 """
 import csv
@@ -9,11 +12,11 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any, Dict, List, Optional, Tuple
 
-from fgen.explore.index import ROLES
+from fgen.explore.index import EVIDENCE_KEPT, ROLES
 from fgen.explore.normalise import normalise_text
 
 # Evidence kept per group, best scores first: a frequent statement has thousands.
-DEFAULT_EVIDENCE = 20
+DEFAULT_EVIDENCE = EVIDENCE_KEPT
 DEFAULT_LIMIT = 50
 # The category filters, by the name of their option.
 CATEGORY_FILTERS = {"perturbation": "PERTURBING_ACTION", "context": "CONTEXT", "effect": "EFFECT", "phenotype": "PHENOTYPE"}
@@ -57,35 +60,54 @@ class Filters:
         return cls(**kwargs)
 
 
-def _member_condition(prefix: str, value: str, params: List[Any]) -> str:
+def _member_condition(prefix: str, value: str, params: List[Any], target: str) -> str:
     params += [value.lower(), normalise_text(value) or value.lower()]
     condition = f"lower({prefix}_value) = ? OR contains({prefix}_text, ?)"
     if prefix == "pa":
         params.append(value.lower())
-        condition += " OR contains(lower(pa_target), ?)"
+        condition += f" OR contains({target}, ?)"
     return f"({condition})"
 
 
-def _where(filters: Filters) -> Tuple[str, List[Any]]:
+def _where(filters: Filters, grouped: bool) -> Tuple[str, List[Any]]:
     conditions, params = [], []  # type: List[str], List[Any]
+    # A group's targets are stored lower-cased, one a line; a statement has its own.
+    target = "pa_targets" if grouped else "lower(pa_target)"
     for name, role in CATEGORY_FILTERS.items():
         value = getattr(filters, name)
         if value:
-            conditions.append(_member_condition(ROLES[role], value, params))
+            conditions.append(_member_condition(ROLES[role], value, params, target))
     if filters.text:
-        conditions.append("(" + " OR ".join(_member_condition(p, filters.text, params) for p in ROLES.values()) + ")")
+        conditions.append("(" + " OR ".join(_member_condition(p, filters.text, params, target) for p in ROLES.values()) + ")")
     if filters.id:
         conditions.append("gkey IN (SELECT gkey FROM statements WHERE id = ?)")
         params.append(filters.id)
-    if filters.min_score is not None:
+    if filters.min_score is not None and not grouped:
         conditions.append("score >= ?")
         params.append(filters.min_score)
     return " AND ".join(conditions) or "TRUE", params
 
 
-def query_sql(filters: Filters) -> Tuple[str, List[Any]]:
-    """The SQL of `query_statements` and its parameters (filter values are never in the text)."""
-    where, params = _where(filters)
+def uses_groups(filters: Filters) -> bool:
+    """Whether `statement_groups` holds all that `filters` needs."""
+    return filters.min_score is None and filters.evidence <= EVIDENCE_KEPT
+
+
+def _order(table: str = "") -> str:
+    texts = ", ".join(f"{table}{p}_text" for p in ROLES.values())
+    return f"abstracts DESC, score DESC NULLS LAST, {texts}, gkey"
+
+
+def query_sql(filters: Filters, grouped: bool = True) -> Tuple[str, List[Any]]:
+    """The SQL of `query_statements` and its parameters (filter values are never in the text):
+    over `statement_groups` when `grouped` and `uses_groups(filters)`, else over `statements`."""
+    if grouped and uses_groups(filters):
+        where, params = _where(filters, grouped=True)
+        members = ", ".join(f"{p}_text, {p}_value" for p in ROLES.values())
+        sql = (f"SELECT gkey, abstracts, score, {members}, pa_target, evidence[1:?] AS evidence FROM statement_groups "
+               f"WHERE {where} AND abstracts >= ? ORDER BY {_order()} LIMIT ?")
+        return sql, [max(filters.evidence, 1)] + params + [max(filters.min_abstracts, 1), max(filters.limit, 0)]
+    where, params = _where(filters, grouped=False)
     members = ", ".join(f"any_value({p}_text) AS {p}_text, any_value({p}_value) AS {p}_value" for p in ROLES.values())
     spans = ", ".join(f"'{p}': [{p}_start, {p}_end]" for p in ROLES.values())
     sql = f"""
@@ -106,6 +128,11 @@ ORDER BY abstracts DESC, score DESC NULLS LAST, {', '.join(f'{p}_text' for p in 
     return sql, params + [max(filters.min_abstracts, 1), max(filters.limit, 0), max(filters.evidence, 1)]
 
 
+def _has_groups(cursor: Any) -> bool:
+    # A built index has them; the Parquet views (and an index of schema 1) do not.
+    return bool(cursor.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'statement_groups'").fetchone()[0])
+
+
 def query_statements(con: Any, filters: Filters) -> List[Dict[str, Any]]:
     """Statements grouped across abstracts by their members' normalised text and value, most
     abstracts first, then best score.
@@ -117,9 +144,10 @@ def query_statements(con: Any, filters: Filters) -> List[Dict[str, Any]]:
         `score` (the best statement's) and `evidence` (up to `filters.evidence` statements:
         record `id`, `score`, `spans` category → [start, end] in the record's text).
     """
-    sql, params = query_sql(filters)
     cursor = con.cursor()
     try:
+        grouped = _has_groups(cursor)
+        sql, params = query_sql(filters, grouped)
         rel = cursor.execute(sql, params)
         columns = [d[0] for d in rel.description]
         rows = [dict(zip(columns, row)) for row in rel.fetchall()]
@@ -146,9 +174,10 @@ def category_values(con: Any) -> Dict[str, List[str]]:
     """The values of each category in the index, most frequent first (the page's choices)."""
     cursor = con.cursor()
     try:
+        table, count = ("statement_groups", "sum(statements)") if _has_groups(cursor) else ("statements", "count(*)")
         return {
             role: [r[0] for r in cursor.execute(
-                f"SELECT {p}_value FROM statements WHERE {p}_value IS NOT NULL AND {p}_value <> '' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 500"
+                f"SELECT {p}_value FROM {table} WHERE {p}_value IS NOT NULL AND {p}_value <> '' GROUP BY 1 ORDER BY {count} DESC, 1 LIMIT 500"
             ).fetchall()]
             for role, p in ROLES.items()
         }

@@ -7,6 +7,10 @@ the shared tok2vec through its listener). Every further pipeline gives a member 
 tok2vec (hash embeddings, Maxout, BiLSTM) and tagger, whose encoder features are read from the
 first pipeline's encoder (`fgen.shared_encoder_features.v1`): the members must have been trained
 on the same encoder and layers, and the assembled pipeline stores the encoder once.
+
+Members trained with spaCy's `spacy.TorchBiLSTMEncoder.v1` get `fgen.bilstm_encoder.v1` in the
+assembled config: the same weights and serialized form, but each doc read alone, so a doc's
+entities do not depend on the other docs of its batch (bilstm.py).
 """
 import copy
 from typing import Any, Dict, Optional, Sequence
@@ -21,6 +25,8 @@ from fgen.pipeline.ner.ner_component import CONFIGURED_DECODING, DECODING_SETTIN
 from fgen.pipeline.ner.ner_ensemble import average_member_crfs, ensemble_members
 
 SHARED_FEATURES = "fgen.shared_encoder_features.v1"
+# spaCy's BiLSTM (reads the batch's padding) -> fgen's, with the same arguments and weights.
+BATCH_INDEPENDENT = {"spacy.TorchBiLSTMEncoder.v1": "fgen.bilstm_encoder.v1"}
 
 
 def assemble_ner_ensemble(
@@ -46,7 +52,7 @@ def assemble_ner_ensemble(
         raise ValueError(f"An ensemble needs at least two pipelines, got {len(pipelines)}")
     first = pipelines[0]
     signature, width = _check_members(pipelines, tok2vec, ner)
-    config = _ensemble_config(pipelines, tok2vec, ner, signature, width)
+    config = _batch_independent(_ensemble_config(pipelines, tok2vec, ner, signature, width))
     # The decoding settings go into the config, which builds the component and which a
     # load-time override changes: config.cfg says what the ensemble decodes with.
     decoding = {knob: first.get_pipe(ner).cfg.get(knob, 0.0) for knob in DECODING_SETTINGS}
@@ -136,3 +142,14 @@ def _standalone_tagger(pipeline: Language, tok2vec: str, ner: str, signature: st
     own_tok2vec.replace_node(features_node(own_tok2vec), build_shared_encoder_features(signature, width))
     tagger.replace_node(tagger.get_ref("tok2vec"), own_tok2vec)
     return tagger
+
+
+def _batch_independent(block: Any) -> Any:
+    """A config (block) with each architecture of `BATCH_INDEPENDENT` replaced by its
+    batch-independent equivalent."""
+    if not isinstance(block, dict):
+        return block
+    replaced = {key: _batch_independent(value) for key, value in block.items()}
+    if replaced.get("@architectures") in BATCH_INDEPENDENT:
+        replaced["@architectures"] = BATCH_INDEPENDENT[replaced["@architectures"]]
+    return Config(replaced) if isinstance(block, Config) else replaced

@@ -19,7 +19,7 @@ from fgen.pipeline.ner.ner_model import get_torch_module
 
 from ...conftest import run_script, tiny_tok2vec
 from ..layers.test_encoder_features import (  # noqa: F401  (tiny_bert: a fixture)
-    TRAIN_DATA, disable_caches, examples_for, make_nlp, tiny_bert, train_with_cache,
+    TRAIN_DATA, disable_caches, examples_for, make_nlp, tiny_bert, tok2vec_config, train_with_cache,
 )
 
 TEXTS = [text for text, _ in TRAIN_DATA]
@@ -236,3 +236,29 @@ def test_fine_tuning_the_shared_encoder_keeps_the_members_reading_it(tiny_bert, 
     nlp.to_disk(tmp_path / "fine-tuned")
     assert entities(spacy.load(tmp_path / "fine-tuned").pipe(TEXTS)) == expected_ents
     disable_fine_tuning(publisher)
+
+
+def test_members_with_spacys_bilstm_are_assembled_batch_independent(tiny_bert):  # noqa: F811
+    """Pipelines trained before fgen.bilstm_encoder.v1 (spaCy's BiLSTM reads the batch's padding)
+    are assembled with it: same weights, so a doc alone gets what it got; in a batch, the same."""
+    pipelines = []
+    for seed in (0, 1):
+        fix_random_seed(seed)
+        nlp = spacy.blank("en")
+        tok2vec = tok2vec_config(tiny_bert)
+        tok2vec["encode"]["@architectures"] = "spacy.TorchBiLSTMEncoder.v1"
+        nlp.add_pipe("tok2vec", config={"model": tok2vec})
+        nlp.add_pipe("fgen_ner", config={"model": tagger({"@architectures": "spacy.Tok2VecListener.v1", "width": 32, "upstream": "tok2vec"})})
+        nlp.initialize(lambda: examples_for(nlp))
+        pipelines.append(nlp)
+    doc = pipelines[0].make_doc(TEXTS[0])
+    alone_before = pipelines[0].get_pipe("tok2vec").predict([doc])[0]
+    ensemble = assemble_ner_ensemble(pipelines)
+    assert "spacy.TorchBiLSTMEncoder.v1" not in ensemble.config.to_str()
+    assert ensemble.config.to_str().count("fgen.bilstm_encoder.v1") == 2  # the shared tok2vec and member 1's
+    tok2vec = ensemble.get_pipe("tok2vec")
+    numpy.testing.assert_allclose(tok2vec.predict([ensemble.make_doc(TEXTS[0])])[0], alone_before, atol=1e-6)
+    mixed = [TEXTS[0], " ".join(TEXTS), TEXTS[1]]
+    batched = [tok2vec.predict([ensemble.make_doc(t) for t in mixed])[i] for i in range(len(mixed))]
+    for text, features in zip(mixed, batched):
+        numpy.testing.assert_allclose(features, tok2vec.predict([ensemble.make_doc(text)])[0], atol=1e-5)

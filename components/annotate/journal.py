@@ -23,6 +23,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
 from fgen.annotate.inputs import AnnotateError, Problem
+from fgen.util.atomic import atomic_binary_file, write_bytes_atomic
 from fgen.util.hashing import file_hash, folder_hash
 
 JOURNAL_SUFFIX = ".partial.jsonl"
@@ -140,11 +141,9 @@ class JournalState:
 
 
 def start_journal(path: Union[str, Path], header: bytes) -> None:
-    """Begin a new journal at `path` with `header` (see `journal_header`)."""
-    with Path(path).open("wb") as handle:
-        handle.write(header)
-        handle.flush()
-        os.fsync(handle.fileno())
+    """Begin a new journal at `path` with `header` (see `journal_header`), atomically: a run
+    killed meanwhile leaves the old journal or none, never part of a header."""
+    write_bytes_atomic(path, header)
 
 
 def recover_journal(path: Union[str, Path], header: Optional[bytes] = None) -> JournalState:
@@ -193,27 +192,26 @@ def recover_journal(path: Union[str, Path], header: Optional[bytes] = None) -> J
                 state.problems.append(Problem(f"{path}:{number}", "unreadable entry (dropped; its record is annotated again)"))
                 continue
             keep.append(line)
-            (state.failed if "failed" in entry else state.done).add(entry["id"])
+            # str: a journal written when integer ids stayed integers resumes with today's ids
+            (state.failed if "failed" in entry else state.done).add(str(entry["id"]))
     dropped = len(state.problems) - (truncated_at is not None)
     if dropped:
         _rewrite(path, keep)
     elif truncated_at is not None:
         with path.open("r+b") as handle:  # so that appended entries start on a line of their own
             handle.truncate(sum(len(line) for line in keep))
+            os.fsync(handle.fileno())  # else a machine crash can bring the torn entry back under new ones
     return state
 
 
 def _rewrite(path: Path, lines: List[bytes]) -> None:
-    tmp = path.with_name(f".{path.name}.rewrite")
-    with tmp.open("wb") as handle:
+    with atomic_binary_file(path) as handle:
         handle.writelines(lines)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
-def read_journal(path: Union[str, Path], vocab: Vocab) -> Iterator[Tuple[DocId, Doc]]:
-    """The (id, Doc) entries of a journal, in order; failed records and repeated ids are left out.
+def read_journal(path: Union[str, Path], vocab: Vocab) -> Iterator[Tuple[str, Doc]]:
+    """The (id, Doc) entries of a journal, in order (ids as strings); failed records and repeated
+    ids are left out.
 
     RAISES (AnnotateError): an entry is unreadable (`--resume` drops it and annotates its record again).
     """
@@ -230,7 +228,8 @@ def read_journal(path: Union[str, Path], vocab: Vocab) -> Iterator[Tuple[DocId, 
                 doc = _doc(entry, vocab)
             except ValueError:
                 raise AnnotateError(f"{path}:{number}: unreadable entry") from None
-            if entry["id"] in seen:
+            doc_id = str(entry["id"])  # see `recover_journal`
+            if doc_id in seen:
                 continue
-            seen.add(entry["id"])
-            yield entry["id"], doc
+            seen.add(doc_id)
+            yield doc_id, doc

@@ -11,7 +11,8 @@ with scores), `mae` (a folder of MAE XML files, one per doc), `html` (displaCy p
 statements) and `spacy` (a DocBin with user data).
 
 Journal (`fgen.annotate.journal`): every annotated doc is appended to `OUTPUT.partial.jsonl` as one line
-(after a header naming the model and the input). The final output is rendered from it and written
+(after a header naming the model and the input), flushed at once and fsynced at most
+`JOURNAL_SYNC_SECONDS` apart (`fgen.util.atomic.DurableAppend`). The final output is rendered from it and written
 atomically once the input is exhausted, then the journal is deleted; a run that stops early
 leaves the journal, which `annotate(..., resume=True)` continues if model and input are the same.
 
@@ -40,6 +41,7 @@ from fgen.annotate.journal import (
 from fgen.annotate.output_location import check_output_location, remove_stale_temporaries
 from fgen.annotate.outputs import output_format, render_output
 from fgen.corpus.schemes import Scheme
+from fgen.util.atomic import DurableAppend
 
 
 @dataclass
@@ -53,6 +55,9 @@ class Summary:
     output: Path
     fmt: str
     failed: int = 0  # records the pipeline failed on (counted in `skipped` too)
+
+
+JOURNAL_SYNC_SECONDS = 1.0  # a machine crash loses at most this much of the journal
 
 
 class Progress:
@@ -251,7 +256,8 @@ def annotate(
                 yield item.text, {"id": item.id, "pmid": item.pmid, "position": item.position}
 
     failures: List[BaseException] = []
-    with journal.open("ab") as handle, _failures_collected(nlp, failures):
+    # flushed per doc (a killed run loses at most the doc being written), synced each second and at the end
+    with DurableAppend(journal, sync_interval=JOURNAL_SYNC_SECONDS) as handle, _failures_collected(nlp, failures):
         alone_or_batched = lambda stream, alone: _annotated(nlp, stream, 1 if alone else batch_size, 1 if alone else n_process, failures)  # noqa: E731
         for context, doc, reason in pipe_by_length(nlp, texts(), alone_or_batched):
             position = context.pop("position")
@@ -264,7 +270,6 @@ def annotate(
                 doc._.provenance = {**(doc._.provenance or {}), **{k: v for k, v in context.items() if v is not None}}
                 handle.write(journal_line(context["id"], doc))
                 counts["annotated"] += 1
-            handle.flush()  # a line per doc: an interruption loses at most the doc being written
             if on_progress is not None and doc is not None:
                 on_progress(counts["annotated"])
     if not counts["annotated"] and not state.done:

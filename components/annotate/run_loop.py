@@ -18,22 +18,20 @@ leaves the journal, which `annotate(..., resume=True)` continues if model and in
 
 Nothing that would destroy data or cannot work is started: options, input, output location
 (`fgen.annotate.output_location`) and journal are checked first (`check_run`), before a model
-is needed. A record the pipeline fails on is reported and skipped, not fatal to the run.
+is needed. A record the pipeline fails on is reported and skipped, not fatal to the run
+(`fgen.annotate.isolation`, as on the Ray path).
 """
 import sys
 import time
-from collections import OrderedDict
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from spacy.language import Language
-from spacy.tokens import Doc
 
-from fgen.util.forking import workers_die_with_parent
 from fgen.annotate.bounds import pipe_by_length
 from fgen.annotate.inputs import AnnotateError, Problem, Record, input_files, read_records, within_max_length
+from fgen.annotate.isolation import annotated_isolated, failures_collected
 from fgen.annotate.journal import (
     JournalState, failed_line, input_source, journal_header, journal_line, journal_path, model_source, recover_journal,
     start_journal,
@@ -138,60 +136,6 @@ def check_run(
     return fmt
 
 
-@contextmanager
-def _failures_collected(nlp: Language, failures: List[BaseException]) -> Iterator[None]:
-    """Components that fail on a batch append the error to `failures` and drop the batch
-    (spaCy's error handler) instead of ending the run; restored afterwards."""
-    saved = [(proc, proc.get_error_handler()) for _, proc in nlp.pipeline if hasattr(proc, "set_error_handler")]
-    saved_default = nlp.default_error_handler  # function components use this one
-
-    def collect(name: str, proc: Any, docs: List[Doc], err: Exception) -> None:
-        failures.append(err)
-
-    nlp.set_error_handler(collect)
-    try:
-        yield
-    finally:
-        nlp.default_error_handler = saved_default
-        for proc, handler in saved:
-            proc.set_error_handler(handler)
-
-
-def _annotated(
-    nlp: Language, texts: Iterator[Tuple[str, Dict[str, Any]]], batch_size: Optional[int], n_process: int,
-    failures: List[BaseException],
-) -> Iterator[Tuple[Dict[str, Any], Optional[Doc], Optional[str]]]:
-    """(context, doc, None) for every annotated text, (context, None, reason) for every text the
-    pipeline failed on, in input order. A batch that failed is retried one text at a time, so
-    only the texts that fail on their own are lost."""
-    pending: "OrderedDict[int, Tuple[str, Dict[str, Any]]]" = OrderedDict()
-
-    def tracked() -> Iterator[Tuple[str, Dict[str, Any]]]:
-        for number, (text, context) in enumerate(texts):
-            pending[number] = (text, context)
-            yield text, {**context, "_number": number}
-
-    def alone(number: int) -> Tuple[Dict[str, Any], Optional[Doc], Optional[str]]:
-        text, context = pending.pop(number)
-        failures.clear()
-        docs = [doc for doc, _ in nlp.pipe([(text, context)], as_tuples=True, batch_size=1)]
-        if docs:
-            return context, docs[0], None
-        reason = f"{type(failures[-1]).__name__}: {' '.join(str(failures[-1]).split())[:200]}" if failures else "no output"
-        return context, None, f"the pipeline failed on it ({reason})"
-
-    workers = workers_die_with_parent() if n_process > 1 else nullcontext()
-    with workers:
-        for doc, context in nlp.pipe(tracked(), as_tuples=True, batch_size=batch_size, n_process=n_process):
-            number = context.pop("_number")
-            for earlier in [n for n in pending if n < number]:  # dropped with a failing batch
-                yield alone(earlier)
-            pending.pop(number)
-            yield context, doc, None
-    for earlier in list(pending):
-        yield alone(earlier)
-
-
 def annotate(
     nlp: Language,
     input_path: Union[str, Path],
@@ -257,8 +201,9 @@ def annotate(
 
     failures: List[BaseException] = []
     # flushed per doc (a killed run loses at most the doc being written), synced each second and at the end
-    with DurableAppend(journal, sync_interval=JOURNAL_SYNC_SECONDS) as handle, _failures_collected(nlp, failures):
-        alone_or_batched = lambda stream, alone: _annotated(nlp, stream, 1 if alone else batch_size, 1 if alone else n_process, failures)  # noqa: E731
+    with DurableAppend(journal, sync_interval=JOURNAL_SYNC_SECONDS) as handle, failures_collected(nlp, failures):
+        alone_or_batched = lambda stream, alone: annotated_isolated(  # noqa: E731
+            nlp, stream, 1 if alone else batch_size, 1 if alone else n_process, failures)
         for context, doc, reason in pipe_by_length(nlp, texts(), alone_or_batched):
             position = context.pop("position")
             if doc is None:

@@ -57,3 +57,21 @@ def test_an_error_of_the_reader_is_not_the_pipelines():
 
     with pytest.raises(OSError, match="disk gone"):
         list(annotated_isolated(build_nlp(), texts()))
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_annotate_skips_and_names_a_record_the_tokenizer_fails_on(tmp_path, batch_size):
+    # the single-machine path isolates records as the Ray path does, errors past the handlers too
+    from fgen.annotate.run_loop import annotate
+    from tests.annotate.test_annotate import read_output, write_jsonl_input
+
+    source = write_jsonl_input(tmp_path / "in.jsonl", [{"id": f"r{n}", "text": t} for n, t in enumerate(TEXTS)])
+    problems: List[str] = []
+    summary = annotate(failing_nlp(), source, tmp_path / "out.jsonl", batch_size=batch_size, on_problem=lambda p: problems.append(str(p)))
+    assert problems == [
+        f"{source}:2: the pipeline failed on it (ValueError: boom in 'two BOOM.')",
+        f"{source}:4: the pipeline failed on it (RuntimeError: the tokenizer gave up)",
+        f"{source}:6: the pipeline failed on it (ValueError: boom in 'six BOOM.')",
+    ]
+    assert (summary.annotated, summary.failed) == (4, 3)
+    assert [r["id"] for r in read_output(tmp_path / "out.jsonl")] == ["r0", "r2", "r4", "r6"]

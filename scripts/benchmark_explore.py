@@ -4,7 +4,12 @@ from the library call and over HTTP, the same queries over the Parquet folder wi
 and the index size and latency at several sizes, extrapolated to all of PubMed.
 
     python scripts/benchmark_explore.py SOURCE.jsonl WORKDIR [--sizes 250000,500000,1000000]
-        [--repeats 20] [--pubmed-abstracts 36000000] [--output results.json]
+        [--repeats 20] [--pubmed-abstracts 36000000] [--distinct-groups] [--output results.json]
+
+Plain copies repeat the source's statements, so the index holds only the source's few hundred
+groups: the best case for the precomputed groups. `--distinct-groups` makes every copy's
+perturbation texts its own (" c<k>" appended), so there are about as many groups as statements
+and as many distinct texts to normalise: the worst case.
 
 SOURCE: annotate's JSONL output (e.g. the PubMed sample annotated by `spacy project run explore`).
 WORKDIR receives the replicated data and the indexes (several GB at 1M statements; deleted after).
@@ -35,9 +40,10 @@ TEXT_QUERIES = [{"text": "autophagy"}, {"text": "p53"}, {"text": "migration"}, {
 PARTS = 8
 
 
-def replicate(source: Path, folder: Path, statements: int) -> Dict[str, int]:
+def replicate(source: Path, folder: Path, statements: int, distinct: bool = False) -> Dict[str, int]:
     """Parquet parts in `folder` holding copies of `source`'s records, each copy with new ids
-    (`ID#k`), until `statements` statements; RETURNS records and statements written."""
+    (`ID#k`) and, when `distinct`, its own perturbation texts, until `statements` statements;
+    RETURNS records and statements written."""
     import duckdb
 
     con = duckdb.connect()
@@ -46,12 +52,16 @@ def replicate(source: Path, folder: Path, statements: int) -> Dict[str, int]:
     per_copy = con.execute("SELECT sum(len(links)) FROM src").fetchone()[0]
     copies = -(-statements // per_copy)
     folder.mkdir(parents=True, exist_ok=True)
+    entities = "entities"
+    if distinct:
+        entities = ("list_transform(entities, lambda e: struct_pack(start := e.start, \"end\" := e.\"end\", text := CASE WHEN "
+                    "e.label = 'PERTURBING_ACTION' THEN e.text || ' c' || k ELSE e.text END, label := e.label, value := e.value)) AS entities")
     for part in range(PARTS):
         ks = [k for k in range(copies) if k % PARTS == part]
         if not ks:
             continue
         con.execute(
-            f"COPY (SELECT id || '#' || k AS id, 'replicated' AS source_file, text, entities, links, 'bench' AS model, '0' AS model_version "
+            f"COPY (SELECT id || '#' || k AS id, 'replicated' AS source_file, text, {entities}, links, 'bench' AS model, '0' AS model_version "
             f"FROM src, (SELECT unnest(?::INTEGER[]) AS k) ORDER BY k, id) TO '{folder / f'part-{part}.parquet'}' (FORMAT parquet)", [ks])
     records = con.execute("SELECT count(*) FROM src").fetchone()[0] * copies
     return {"records": records, "statements": per_copy * copies, "copies": copies}
@@ -113,6 +123,7 @@ def main(
     sizes: str = typer.Option("250000,500000,1000000", "--sizes", help="Statement counts, comma-separated; the last is the full run"),
     repeats: int = typer.Option(20, "--repeats", help="Timed runs of each query"),
     pubmed_abstracts: int = typer.Option(36_000_000, "--pubmed-abstracts", help="Abstracts in PubMed, for the extrapolation"),
+    distinct_groups: bool = typer.Option(False, "--distinct-groups", help="Each copy's perturbations its own text (worst case)"),
     output: Path = typer.Option(None, "--output", help="Write the results as JSON here too"),
 ) -> None:
     """Measure fgen-explore at several sizes and print the results as JSON."""
@@ -121,15 +132,19 @@ def main(
     con = duckdb.connect()
     n_records, n_statements = con.execute(
         "SELECT count(*), sum(len(links)) FROM read_json(?, format='newline_delimited', columns=?)", [str(source), _JSON_COLUMNS]).fetchone()
-    results: Dict[str, Any] = {"source_records": n_records, "source_statements": int(n_statements), "cores": os.cpu_count(), "sizes": []}
+    results: Dict[str, Any] = {"source_records": n_records, "source_statements": int(n_statements), "cores": os.cpu_count(),
+                               "distinct_groups": distinct_groups, "sizes": []}
     for size in [int(s) for s in sizes.split(",")]:
         folder, index = workdir / f"parquet-{size}", workdir / f"index-{size}.duckdb"
         shutil.rmtree(folder, ignore_errors=True)
         index.unlink(missing_ok=True)
-        row: Dict[str, Any] = {"target": size, **replicate(source, folder, size)}
+        row: Dict[str, Any] = {"target": size, **replicate(source, folder, size, distinct_groups)}
         row["build"] = _timed_build(index, folder)
         row["build"]["statements_per_s"] = row["statements"] / row["build"]["seconds"]
         row["index_mb"] = index.stat().st_size / 2**20
+        con_index = open_index(index)
+        row["groups"] = con_index.execute("SELECT count(*) FROM statement_groups").fetchone()[0]
+        con_index.close()
         row["parquet_mb"] = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
         con_index = open_index(index)
         row["library"] = _library(con_index, repeats)

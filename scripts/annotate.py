@@ -3,7 +3,7 @@
 
     python scripts/annotate.py MODEL INPUT OUTPUT [--whole-file] [--format jsonl|mae|html|spacy]
         [--batch-size N] [--n-process N] [--gpu-id N] [--resume] [--scheme v2|v1] [--definitions DIR]
-        [--code FILE]
+        [--code FILE] [--max-chars N] [--max-tokens N]
 """
 from fgen.annotate.cli import app
 

@@ -2,7 +2,7 @@
 
     python scripts/annotate_ray.py MODEL INPUT... OUTPUT_DIR [--actors N] [--cpus-per-actor N]
         [--gpus-per-actor N] [--batch-size N] [--address auto|ray://HOST:PORT] [--code FILE]
-        [--retries N] [--markers]
+        [--retries N] [--markers] [--max-chars N] [--max-tokens N]
 
 INPUT: files, folders or glob patterns (quoted: `'baseline/*.xml.gz'`) of the inputs
 `scripts/annotate.py` reads, PubMed `.xml.gz` among them. One Ray task per input file, run by
@@ -11,7 +11,10 @@ its file is complete, and `OUTPUT_DIR/manifest.jsonl` gets a line per file (reco
 annotated, skipped with reasons, records the pipeline failed on, seconds, worker). Run the same
 command again to do only the files that have no complete Parquet file yet (failed, missing or
 interrupted). Ids found in several files are listed in `OUTPUT_DIR/duplicates.jsonl` (the later
-file's version wins). Ctrl-C or SIGTERM stops the job: finished files are recorded, temporaries
+file's version wins). Records longer than `--max-chars` characters or of more than
+`--max-tokens` tokens are skipped with their reason (defaults: this machine's
+FGEN_MAX_RECORD_CHARS and FGEN_MAX_RECORD_TOKENS, else fgen's limits; the actors are given the
+values, so a remote cluster applies them too). Ctrl-C or SIGTERM stops the job: finished files are recorded, temporaries
 removed, exit code 130 (SIGINT) or 143 (SIGTERM). Without `--address` a local cluster of this
 machine is started (and stopped). The logic lives in `fgen.annotate.distributed`;
 docs/scale-out.md has the fault model, the capacity plan and how to run it on a real cluster.
@@ -23,6 +26,7 @@ from typing import Any, Dict, List, Optional
 import typer
 from spacy.util import is_package
 
+from fgen.annotate.bounds import LIMIT_ENV, MAX_RECORD_CHARS, MAX_RECORD_TOKENS, TOKEN_LIMIT_ENV
 from fgen.annotate.distributed import DUPLICATES, MANIFEST, Interrupted, RunSummary, run
 from fgen.annotate.inputs import AnnotateError
 from fgen.util.console import msg
@@ -63,6 +67,8 @@ def main(
     code: Optional[Path] = typer.Option(None, "--code", "-c", help="Python file each actor imports first (custom components)"),
     retries: int = typer.Option(3, "--retries", min=0, help="Times a file's task is retried after its worker died"),
     markers: bool = typer.Option(False, "--markers", help="Write <stem>.parquet._SUCCESS after each file and skip on it (object storage, where rename is not atomic)"),
+    max_chars: Optional[int] = typer.Option(None, "--max-chars", min=1, help=f"Skip longer records (default: ${LIMIT_ENV}, else {MAX_RECORD_CHARS})"),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help=f"Skip records of more tokens, before the pipeline runs (default: ${TOKEN_LIMIT_ENV}, else {MAX_RECORD_TOKENS})"),
 ) -> None:
     """Annotate INPUT files with MODEL on Ray: one Parquet file per input in OUTPUT_DIR."""
     if not Path(model).exists() and not is_package(model):
@@ -79,7 +85,8 @@ def main(
     try:
         summary = run(
             model, inputs, output_dir, actors=actors, cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor,
-            batch_size=batch_size, address=address, code=code, retries=retries, markers=markers, on_start=on_start, on_file=progress,
+            batch_size=batch_size, address=address, code=code, retries=retries, markers=markers, max_chars=max_chars, max_tokens=max_tokens,
+            on_start=on_start, on_file=progress,
         )
     except AnnotateError as err:
         msg.fail(str(err), exits=1)

@@ -68,7 +68,7 @@ def main(
             texts = all_cases[name]
             source = Path(tmp) / f"{name}.jsonl"
             source.write_text("".join(json.dumps({"id": f"r{i}", "text": t}) + "\n" for i, t in enumerate(texts)), encoding="utf8")
-            env = {**os.environ, "FGEN_MAX_RECORD_CHARS": str(limit)}
+            env = {**os.environ, "FGEN_MAX_RECORD_CHARS": str(limit), "FGEN_MAX_RECORD_TOKENS": str(limit)}  # a token has a character at least
             try:
                 result = subprocess.run([sys.executable, __file__, "--child", model, str(source)], capture_output=True,
                                         text=True, timeout=timeout, env=env)

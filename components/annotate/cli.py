@@ -3,12 +3,14 @@ packaged pipeline), and `python scripts/annotate.py` in the repository.
 
     fgen-annotate MODEL INPUT OUTPUT [--whole-file] [--format jsonl|mae|html|spacy]
         [--batch-size N] [--n-process N] [--gpu-id N] [--resume] [--scheme v2|v1] [--definitions DIR]
-        [--code FILE]
+        [--code FILE] [--max-chars N] [--max-tokens N]
 
 INPUT: a .txt file (one abstract per line; `--whole-file`: one doc), a .jsonl file
 (`{"id": ..., "text": ...}` per line), a PubMed XML file (`PubmedArticleSet`), or a folder of
 them. OUTPUT by `--format` or its suffix: `.jsonl`, `.html`, `.spacy`, or a folder of MAE files
-(no suffix). Bad records are reported (`path:line: reason`) and skipped.
+(no suffix). Bad records are reported (`path:line: reason`) and skipped, and so are records
+longer than `--max-chars` characters or of more than `--max-tokens` tokens (defaults:
+FGEN_MAX_RECORD_CHARS and FGEN_MAX_RECORD_TOKENS, else `fgen.annotate.bounds`' limits).
 
 Options, input and output are checked before the model loads. An existing output file is
 replaced; a folder output only when it is empty or an earlier fgen output (nothing else in it).
@@ -25,6 +27,7 @@ from spacy.cli._util import import_code
 from spacy.language import Language
 
 import fgen  # noqa: F401  registers doc._.links, span._.confidence, ...
+from fgen.annotate.bounds import LIMIT_ENV, MAX_RECORD_CHARS, MAX_RECORD_TOKENS, TOKEN_LIMIT_ENV
 from fgen.annotate.inputs import AnnotateError, Problem
 from fgen.annotate.run_loop import Progress, annotate, check_run
 from fgen.annotate.journal import journal_path
@@ -57,10 +60,12 @@ def main(
     scheme: Optional[str] = typer.Option(None, "--scheme", "-s", help="MAE output: v2 or v1 (default: the pipeline's, else v2)"),
     definitions: Optional[Path] = typer.Option(None, "--definitions", "-d", help="MAE output: folder with the scheme definition files"),
     code: Optional[Path] = typer.Option(None, "--code", "-c", help="Python file to import first (custom components)"),
+    max_chars: Optional[int] = typer.Option(None, "--max-chars", help=f"Skip longer records (default: ${LIMIT_ENV}, else {MAX_RECORD_CHARS})"),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help=f"Skip records of more tokens, before the pipeline runs (default: ${TOKEN_LIMIT_ENV}, else {MAX_RECORD_TOKENS})"),
 ) -> None:
     """Annotate texts with MODEL: entities, values and statements, written to OUTPUT."""
     try:  # fail on options and paths before loading the model, which can take a while
-        fmt = check_run(input_path, output, fmt, resume=resume, batch_size=batch_size, n_process=n_process)
+        fmt = check_run(input_path, output, fmt, resume=resume, batch_size=batch_size, n_process=n_process, max_chars=max_chars, max_tokens=max_tokens)
     except AnnotateError as err:
         msg.fail(str(err), exits=1)
     if code is not None:
@@ -88,7 +93,7 @@ def main(
     try:
         summary = annotate(
             nlp, input_path, output, fmt, whole_file=whole_file, batch_size=batch_size, n_process=n_process,
-            resume=resume, scheme=mae_scheme, on_problem=on_problem, on_progress=on_progress,
+            resume=resume, scheme=mae_scheme, max_chars=max_chars, max_tokens=max_tokens, on_problem=on_problem, on_progress=on_progress,
         )
     except AnnotateError as err:
         progress.clear()

@@ -24,6 +24,7 @@ import os
 import re
 import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -34,8 +35,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from spacy.language import Language
+from spacy.tokens import Doc
 
-from fgen.annotate.bounds import pipe_by_length
+from fgen.annotate.bounds import pipe_by_length, record_limit, token_limit, within_token_limit
 from fgen.annotate.inputs import INPUT_SUFFIXES, AnnotateError, Problem, Record, input_files, input_suffix, read_file, within_max_length
 from fgen.annotate.isolation import annotated_isolated, failures_collected
 from fgen.annotate.pubmed import DeletedCitations, FileProblem
@@ -159,8 +161,9 @@ class _FileReport:
         if len(self.problems) < LISTED_PROBLEMS:
             self.problems.append(str(problem))
 
-    def texts(self, max_length: int) -> Iterator[Tuple[str, Tuple[str, str]]]:
-        """(text, (id, position)) of the file's records; problems are recorded, not yielded."""
+    def texts(self, nlp: Language, max_chars: int, max_tokens: int) -> Iterator[Tuple[Union[str, Doc], Tuple[str, str]]]:
+        """(text or its Doc, (id, position)) of the file's records within the limits (see
+        `fgen.annotate.bounds`); problems are recorded, not yielded."""
         try:
             for item in read_file(self.path):
                 if isinstance(item, DeletedCitations):
@@ -173,17 +176,23 @@ class _FileReport:
                 if isinstance(item, Record) and item.id in self.seen:
                     item = Problem(item.position, f"duplicate id {item.id!r}")
                 else:
-                    item = within_max_length(item, max_length)
+                    item = within_max_length(item, nlp.max_length, max_chars)
+                if isinstance(item, Record):
+                    text, too_long = within_token_limit(nlp, item.text, max_tokens)
+                    item = Problem(item.position, too_long) if too_long else item
                 if isinstance(item, Problem):
                     self.skip(item)
                 else:
                     self.seen.add(item.id)
-                    yield item.text, (item.id, item.position)
+                    yield text, (item.id, item.position)
         except OSError as err:
             self.failure = f"{self.path}: cannot read ({err.strerror or err})"
 
 
-def annotate_file(nlp: Language, path: Path, output_dir: Path, batch_size: Optional[int] = None, markers: bool = False) -> Dict[str, Any]:
+def annotate_file(
+    nlp: Language, path: Path, output_dir: Path, batch_size: Optional[int] = None, markers: bool = False,
+    max_chars: Optional[int] = None, max_tokens: Optional[int] = None,
+) -> Dict[str, Any]:
     """Annotate one input file and write `output_dir/<stem>.parquet` atomically, with its manifest
     line in the footer. A record the pipeline fails on (or the output cannot hold) is skipped and
     named in `failed_records`, the rest is written; a file whose reading failed (unreadable,
@@ -194,12 +203,17 @@ def annotate_file(nlp: Language, path: Path, output_dir: Path, batch_size: Optio
     output_dir (Path): where the Parquet file goes.
     batch_size (Optional[int]): nlp.pipe batch size (default: the pipeline's).
     markers (bool): write `<stem>.parquet._SUCCESS` after the Parquet file.
+    max_chars (Optional[int]): longer records are skipped (default: FGEN_MAX_RECORD_CHARS of
+        this process, else `fgen.annotate.bounds.MAX_RECORD_CHARS`; at most `nlp.max_length`).
+    max_tokens (Optional[int]): records of more tokens are skipped (default:
+        FGEN_MAX_RECORD_TOKENS of this process, else `fgen.annotate.bounds.MAX_RECORD_TOKENS`).
     RETURNS (Dict[str, Any]): the manifest line: input, output, status ("done" or "failed"),
         records read, annotated (= the Parquet file's rows), skipped (with `skip_reasons` and the
         first `problems`), `failed_records` (id, position, reason of each record the pipeline
         failed on), `deleted_pmids`, error, seconds (wall) and cpu_seconds (of this process: less
         than seconds when other processes share its CPUs), started and finished (epoch seconds),
-        worker, `model`, `model_version`, `model_path`, and `attempt` (unique to this write).
+        worker, `model`, `model_version`, `model_path`, `max_chars` and `max_tokens` (the limits
+        applied), and `attempt` (unique to this write).
     """
     from fgen.annotate.parquet import check_row, parquet_bytes, parquet_schema, schema_roles
 
@@ -209,13 +223,14 @@ def annotate_file(nlp: Language, path: Path, output_dir: Path, batch_size: Optio
     schema = parquet_schema(pipeline_roles(nlp))
     roles = schema_roles(schema)
     output = output_dir / output_name(path)
+    limits = {"max_chars": record_limit(nlp.max_length, max_chars), "max_tokens": token_limit(max_tokens)}
     failures: List[BaseException] = []
 
     def pipe(stream: Iterator, alone: bool) -> Iterator:
         return annotated_isolated(nlp, stream, batch_size=1 if alone else batch_size, failures=failures)
 
     def rows() -> Iterator[Dict[str, Any]]:
-        for (doc_id, position), doc, reason in pipe_by_length(nlp, report.texts(nlp.max_length), pipe):
+        for (doc_id, position), doc, reason in pipe_by_length(nlp, report.texts(nlp, **limits), pipe):
             if doc is not None:
                 row = {**doc_record(doc, doc_id), "source_file": path.name, "model": model["model"], "model_version": model["model_version"]}
                 try:
@@ -237,7 +252,7 @@ def annotate_file(nlp: Language, path: Path, output_dir: Path, batch_size: Optio
             "skip_reasons": dict(report.skip_reasons), "problems": report.problems, "failed_records": report.failed_records,
             "deleted_pmids": report.deleted, "error": report.failure, "seconds": round(time.perf_counter() - start, 3),
             "cpu_seconds": round(time.process_time() - cpu_start, 3), "started": round(started, 3), "finished": round(time.time(), 3),
-            "worker": worker_name(), **model, "attempt": uuid.uuid4().hex,
+            "worker": worker_name(), **model, **limits, "attempt": uuid.uuid4().hex,
         }
 
     written: List[Dict[str, Any]] = []
@@ -389,7 +404,8 @@ class FileAnnotator:
     """The Ray Data actor: loads the pipeline once, then annotates one input file per call."""
 
     def __init__(
-        self, model: str, output_dir: str, batch_size: Optional[int] = None, gpu: bool = False, code: Optional[str] = None, markers: bool = False
+        self, model: str, output_dir: str, batch_size: Optional[int] = None, gpu: bool = False, code: Optional[str] = None, markers: bool = False,
+        max_chars: Optional[int] = None, max_tokens: Optional[int] = None,
     ):
         from spacy.cli._util import import_code
 
@@ -406,12 +422,13 @@ class FileAnnotator:
         self.output_dir = Path(output_dir)
         self.batch_size = batch_size
         self.markers = markers
+        self.limits = {"max_chars": max_chars, "max_tokens": max_tokens}
 
     def __call__(self, batch: Dict[str, Any]) -> Dict[str, List[str]]:
         entries = []
         for path in map(Path, batch["path"]):
             try:
-                entry = annotate_file(self.nlp, path, self.output_dir, self.batch_size, self.markers)
+                entry = annotate_file(self.nlp, path, self.output_dir, self.batch_size, self.markers, **self.limits)
             except Exception as err:  # a bug outside the records (e.g. the disk is full): that file fails, the job goes on
                 entry = failed_entry(path, f"{path}: {type(err).__name__}: {' '.join(str(err).split())[:300]}")
                 entry["worker"] = worker_name()
@@ -506,6 +523,8 @@ def run(
     code: Optional[Path] = None,
     retries: int = 3,
     markers: bool = False,
+    max_chars: Optional[int] = None,
+    max_tokens: Optional[int] = None,
     on_start: Optional[Callable[[int, int], None]] = None,
     on_file: Optional[Callable[[Dict[str, Any]], None]] = None,
 ) -> RunSummary:
@@ -524,16 +543,25 @@ def run(
     code (Optional[Path]): Python file each actor imports first (custom components).
     retries (int): times a task is retried after its worker died.
     markers (bool): a file is done when its `_SUCCESS` marker exists (object storage), not its Parquet file.
+    max_chars (Optional[int]): longer records are skipped (default: FGEN_MAX_RECORD_CHARS of the
+        driver, else `fgen.annotate.bounds.MAX_RECORD_CHARS`); the actors are given the value,
+        so workers of a remote cluster apply the driver's limits.
+    max_tokens (Optional[int]): records of more tokens are skipped (default: FGEN_MAX_RECORD_TOKENS
+        of the driver, else `fgen.annotate.bounds.MAX_RECORD_TOKENS`); given to the actors too.
     on_start (Callable[[int, int], None]): called with the number of files to do and of files done before.
     on_file (Callable[[Dict[str, Any]], None]): called with each manifest line as it is written.
     RETURNS (RunSummary): counts of this run.
-    RAISES (AnnotateError): unusable inputs or OUTPUT_DIR, ray not installed, a cluster without
+    RAISES (AnnotateError): unusable inputs, OUTPUT_DIR or limits, ray not installed, a cluster without
         room for an actor (before anything runs), or actors that cannot start (e.g. the pipeline
         does not load).
     RAISES (Interrupted): SIGINT or SIGTERM while the job ran (what finished is recorded).
     """
     start = time.perf_counter()
     output_dir = Path(output_dir)
+    try:  # resolved here: a remote worker's environment is not the driver's
+        limits = {"max_chars": record_limit(sys.maxsize, max_chars), "max_tokens": token_limit(max_tokens)}
+    except ValueError as err:
+        raise AnnotateError(str(err)) from None
     files = expand_inputs(inputs, output_dir)
     check_output_dir(output_dir)
     remove_temporaries(output_dir)  # of an earlier run that was killed (one job per OUTPUT_DIR)
@@ -549,7 +577,7 @@ def run(
             raise AnnotateError("ray is not installed: pip install -e '.[distributed]' in the repository, or 'PIPELINE.whl[distributed]' with the pipeline wheel") from None
         try:
             _run_on_ray(ray, model, todo, output_dir, summary, actors, cpus_per_actor, gpus_per_actor, batch_size, address, code, retries,
-                        markers, on_file)
+                        markers, on_file, limits)
         except KeyboardInterrupt as err:
             remove_temporaries(output_dir)  # the workers are stopped: what they left half-written
             for entry in rebuild_manifest(output_dir, todo, markers):  # finished, their lines not yet here
@@ -566,14 +594,14 @@ def run(
 def _run_on_ray(
     ray: Any, model: Union[str, Path], todo: List[Path], output_dir: Path, summary: RunSummary, actors: int, cpus_per_actor: float,
     gpus_per_actor: float, batch_size: Optional[int], address: Optional[str], code: Optional[Path], retries: int, markers: bool,
-    on_file: Optional[Callable[[Dict[str, Any]], None]],
+    on_file: Optional[Callable[[Dict[str, Any]], None]], limits: Dict[str, int],
 ) -> None:
     """The Ray part of `run`: connect (or start a local cluster, shut down at the end), then `_stream`."""
     # Headroom of one CPU: actors that hold every CPU leave none for Ray Data's own tasks (a hang).
     started_here = connect(address, num_cpus=max(os.cpu_count() or 1, actors * cpus_per_actor + 1))
     try:
         with _terminate_as_interrupt():  # after ray.init, which sets its own handler
-            _stream(ray, model, todo, output_dir, summary, actors, cpus_per_actor, gpus_per_actor, batch_size, code, retries, markers, on_file)
+            _stream(ray, model, todo, output_dir, summary, actors, cpus_per_actor, gpus_per_actor, batch_size, code, retries, markers, on_file, limits)
     finally:
         if started_here:
             ray.shutdown()  # also when interrupted: stops the workers and the local cluster's agents
@@ -582,7 +610,7 @@ def _run_on_ray(
 def _stream(
     ray: Any, model: Union[str, Path], todo: List[Path], output_dir: Path, summary: RunSummary, actors: int, cpus_per_actor: float,
     gpus_per_actor: float, batch_size: Optional[int], code: Optional[Path], retries: int, markers: bool,
-    on_file: Optional[Callable[[Dict[str, Any]], None]],
+    on_file: Optional[Callable[[Dict[str, Any]], None]], limits: Dict[str, int],
 ) -> None:
     """The dataset of `todo` mapped by the actor pool, a manifest line per file as it arrives."""
     check_resources(cpus_per_actor, gpus_per_actor)
@@ -599,6 +627,7 @@ def _stream(
         fn_constructor_kwargs={
             "model": str(local_model.resolve()) if local_model.exists() else str(model), "output_dir": str(output_dir.resolve()),
             "batch_size": batch_size, "gpu": gpus_per_actor > 0, "code": str(Path(code).resolve()) if code else None, "markers": markers,
+            **limits,
         },
         max_task_retries=retries,  # bounded (Ray Data's default retries forever); a ray_remote_args item, deprecated from Ray 2.64 on
     )

@@ -170,13 +170,13 @@ def read_file(path: Path, whole_file: bool = False) -> Iterator[Item]:
     return iter([Problem(str(path), f"skipped: not a {', '.join(INPUT_SUFFIXES)} file")])
 
 
-def within_max_length(item: Item, max_length: int) -> Item:
+def within_max_length(item: Item, max_length: int, max_chars: Optional[int] = None) -> Item:
     """`item`, or a Problem in its place when it is a Record whose text is longer than the
-    record limit (`fgen.annotate.bounds.record_limit`: FGEN_MAX_RECORD_CHARS or its default,
-    at most `max_length`, the pipeline's `nlp.max_length`)."""
-    limit = record_limit(max_length)
+    record limit (`fgen.annotate.bounds.record_limit`: `max_chars`, else FGEN_MAX_RECORD_CHARS,
+    else its default, at most `max_length`, the pipeline's `nlp.max_length`)."""
+    limit = record_limit(max_length, max_chars)
     if isinstance(item, Record) and len(item.text) > limit:
-        return Problem(item.position, f"text of {len(item.text)} characters is longer than the limit of {limit} ({LIMIT_ENV}, nlp.max_length)")
+        return Problem(item.position, f"text of {len(item.text)} characters is longer than the limit of {limit} (--max-chars, {LIMIT_ENV}, nlp.max_length)")
     return item
 
 

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from spacy.language import Language
+from spacy.tokens import Doc
 
-from fgen.annotate.bounds import pipe_by_length
+from fgen.annotate.bounds import pipe_by_length, record_limit, token_limit, within_token_limit
 from fgen.annotate.inputs import AnnotateError, Problem, Record, input_files, read_records, within_max_length
 from fgen.annotate.isolation import annotated_isolated, failures_collected
 from fgen.annotate.journal import (
@@ -105,12 +106,17 @@ def check_journal(output: Union[str, Path], resume: bool) -> Path:
     return journal
 
 
-def check_options(batch_size: Optional[int] = None, n_process: int = 1) -> None:
-    """RAISES (AnnotateError): a batch size or process count below 1."""
-    if batch_size is not None and batch_size < 1:
-        raise AnnotateError(f"--batch-size {batch_size}: must be 1 or more")
-    if n_process < 1:
-        raise AnnotateError(f"--n-process {n_process}: must be 1 or more")
+def check_options(batch_size: Optional[int] = None, n_process: int = 1, max_chars: Optional[int] = None, max_tokens: Optional[int] = None) -> None:
+    """RAISES (AnnotateError): a batch size, process count or record limit below 1 (the limits
+    from the environment too, see `fgen.annotate.bounds`)."""
+    for option, value in (("--batch-size", batch_size), ("--n-process", n_process), ("--max-chars", max_chars), ("--max-tokens", max_tokens)):
+        if value is not None and value < 1:
+            raise AnnotateError(f"{option} {value}: must be 1 or more")
+    try:
+        record_limit(max_chars=max_chars)
+        token_limit(max_tokens)
+    except ValueError as err:
+        raise AnnotateError(str(err)) from None
 
 
 def check_run(
@@ -121,6 +127,8 @@ def check_run(
     resume: bool = False,
     batch_size: Optional[int] = None,
     n_process: int = 1,
+    max_chars: Optional[int] = None,
+    max_tokens: Optional[int] = None,
 ) -> str:
     """Every check of a run that needs no model: options, output format, input, output location
     (see `fgen.annotate.output_location.check_output_location`) and journal.
@@ -128,7 +136,7 @@ def check_run(
     RETURNS (str): the output format.
     RAISES (AnnotateError): the first problem, as one line.
     """
-    check_options(batch_size, n_process)
+    check_options(batch_size, n_process, max_chars, max_tokens)
     fmt = output_format(output, fmt)
     input_files(input_path)
     check_output_location(output, fmt == "mae", [input_path])
@@ -147,6 +155,8 @@ def annotate(
     n_process: int = 1,
     resume: bool = False,
     scheme: Optional[Scheme] = None,
+    max_chars: Optional[int] = None,
+    max_tokens: Optional[int] = None,
     on_problem: Optional[Callable[[Problem], None]] = None,
     on_progress: Optional[Callable[[int], None]] = None,
 ) -> Summary:
@@ -161,6 +171,10 @@ def annotate(
     n_process (int): nlp.pipe processes.
     resume (bool): continue the journal an interrupted run left (same model and input).
     scheme (Optional[Scheme]): needed for MAE output.
+    max_chars (Optional[int]): longer records are skipped (default: FGEN_MAX_RECORD_CHARS, else
+        `fgen.annotate.bounds.MAX_RECORD_CHARS`; at most `nlp.max_length`).
+    max_tokens (Optional[int]): records of more tokens are skipped before the pipeline runs
+        (default: FGEN_MAX_RECORD_TOKENS, else `fgen.annotate.bounds.MAX_RECORD_TOKENS`).
     on_problem (Callable[[Problem], None]): called for every skipped record or file.
     on_progress (Callable[[int], None]): called with the number of docs annotated so far.
     RETURNS (Summary): counts and where the output went.
@@ -169,7 +183,8 @@ def annotate(
         (the journal is kept then).
     """
     input_path, output = Path(input_path), Path(output)
-    fmt = check_run(input_path, output, fmt, resume=resume, batch_size=batch_size, n_process=n_process)
+    fmt = check_run(input_path, output, fmt, resume=resume, batch_size=batch_size, n_process=n_process, max_chars=max_chars, max_tokens=max_tokens)
+    tokens = token_limit(max_tokens)
     if fmt == "mae" and scheme is None:
         raise AnnotateError(f"{output}: MAE output needs a scheme")
     journal = journal_path(output)
@@ -188,16 +203,19 @@ def annotate(
         start_journal(journal, header)
     counts = {"skipped": 0, "annotated": 0, "failed": 0}
 
-    def texts() -> Iterator[Tuple[str, Dict[str, Any]]]:
+    def texts() -> Iterator[Tuple[Union[str, Doc], Dict[str, Any]]]:
         for item in read_records(files, whole_file=whole_file):
-            item = within_max_length(item, nlp.max_length)
+            item = within_max_length(item, nlp.max_length, max_chars)
             if isinstance(item, Record) and item.id in state.failed:
                 item = Problem(item.position, "skipped: the pipeline failed on it in the interrupted run")
+            if isinstance(item, Record) and item.id not in state.done:
+                text, too_long = within_token_limit(nlp, item.text, tokens)
+                item = Problem(item.position, too_long) if too_long else item
             if isinstance(item, Problem):
                 counts["skipped"] += 1
                 report(item)
             elif item.id not in state.done:
-                yield item.text, {"id": item.id, "pmid": item.pmid, "position": item.position}
+                yield text, {"id": item.id, "pmid": item.pmid, "position": item.position}
 
     failures: List[BaseException] = []
     # flushed per doc (a killed run loses at most the doc being written), synced each second and at the end

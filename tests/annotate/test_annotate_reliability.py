@@ -103,6 +103,8 @@ def test_file_output_is_never_the_input(nlp, five):
     ("--batch-size", -5, "--batch-size -5: must be 1 or more"),
     ("--n-process", 0, "--n-process 0: must be 1 or more"),
     ("--n-process", -3, "--n-process -3: must be 1 or more"),
+    ("--max-chars", 0, "--max-chars 0: must be 1 or more"),
+    ("--max-tokens", -1, "--max-tokens -1: must be 1 or more"),
 ])
 def test_bad_options_refused_before_the_model_loads(five, tmp_path, option, value, reason):
     result = run_cli_here(tmp_path / "no_model", five, tmp_path / "out.jsonl", option, value)

@@ -19,7 +19,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 import fgen  # noqa: F401  registers the Doc extensions
-from fgen.annotate.bounds import LIMIT_ENV, annotated_alone, pipe_by_length, record_limit
+from fgen.annotate.bounds import LIMIT_ENV, MAX_RECORD_TOKENS, TOKEN_LIMIT_ENV, annotated_alone, pipe_by_length, record_limit, token_limit
 from fgen.annotate.inputs import Problem, Record, within_max_length
 from fgen.corpus.tokenizer import _cut_points, make_doc_bounded, make_nlp
 from fgen.doc_layout import set_links
@@ -86,7 +86,7 @@ def annotate_in_child(model: Path, tmp_path: Path, inputs: Dict[str, List[str]],
     for name, texts in inputs.items():
         sources.append(str(tmp_path / f"{name}.jsonl"))
         Path(sources[-1]).write_text("".join(json.dumps({"id": f"r{i}", "text": t}) + "\n" for i, t in enumerate(texts)), encoding="utf8")
-    env = {**os.environ, LIMIT_ENV: str(limit), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, LIMIT_ENV: str(limit), TOKEN_LIMIT_ENV: str(limit), "OMP_NUM_THREADS": "1"}  # costs of what the limits let through
     result = subprocess.run([sys.executable, "-c", CHILD, str(model), json.dumps(sources), ABSTRACT],
                             capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -201,3 +201,78 @@ def test_crf_marginals_match_autograd_and_stay_small():
     got = crf.marginals(emissions, mask)
     assert torch.allclose(got, expected.clamp(0, 1) * mask.unsqueeze(-1), atol=1e-4)
     assert torch.allclose(got.sum(-1), mask.float(), atol=1e-4)
+
+
+TOKENS_ENV_CASES = [  # (--max-chars, --max-tokens, environment): the ids annotated, the reasons of the others
+    (None, None, {}, ["ok", "chars", "parens"], []),
+    (60, None, {}, ["ok", "parens"], ["chars: text of 80 characters is longer than the limit of 60"]),
+    (None, 50, {LIMIT_ENV: "70"}, ["ok"], ["chars: text of 80 characters is longer than the limit of 70",
+                                          "parens: text of 55 tokens is more than the limit of 50"]),
+    (100, None, {LIMIT_ENV: "70", TOKEN_LIMIT_ENV: "54"}, ["ok", "chars"], ["parens: text of 55 tokens is more than the limit of 54"]),
+]
+
+
+@pytest.mark.parametrize("max_chars, max_tokens, env, annotated, reasons", TOKENS_ENV_CASES)
+def test_character_and_token_limits_as_options_over_the_environment(tmp_path, monkeypatch, max_chars, max_tokens, env, annotated, reasons):
+    from fgen.annotate.run_loop import annotate
+    from tests.annotate.test_annotate import build_nlp, read_output, write_jsonl_input
+
+    for name in (LIMIT_ENV, TOKEN_LIMIT_ENV):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    nlp = build_nlp()
+    seen: List[str] = []
+    nlp.add_pipe("bounds_test_records_texts", first=True)
+    nlp.get_pipe("bounds_test_records_texts").seen = seen
+    rows = [{"id": "ok", "text": ABSTRACT[:50]}, {"id": "chars", "text": "x " * 40}, {"id": "parens", "text": "(" * 55}]
+    source = write_jsonl_input(tmp_path / "in.jsonl", rows)
+    problems: List[Problem] = []
+    annotate(nlp, source, tmp_path / "out.jsonl", max_chars=max_chars, max_tokens=max_tokens, on_problem=problems.append)
+    assert [r["id"] for r in read_output(tmp_path / "out.jsonl")] == annotated
+    lines = {r["id"]: n for n, r in enumerate(rows, 1)}
+    expected = [f"{source}:{lines[name]}: {reason}" for name, reason in (r.split(": ", 1) for r in reasons)]
+    assert [str(p)[: len(e)] for p, e in zip(problems, expected)] == expected and len(problems) == len(expected)
+    assert sorted(seen) == sorted(r["text"] for r in rows if r["id"] in annotated)  # the others never reached the pipeline
+
+
+class TextsSeen:
+    """A component that records the text of every doc it sees in `seen`."""
+
+    def __init__(self) -> None:
+        self.seen: List[str] = []
+
+    def __call__(self, doc: Doc) -> Doc:
+        self.seen.append(doc.text)
+        return doc
+
+
+@Language.factory("bounds_test_records_texts")
+def make_texts_seen(nlp: Language, name: str) -> TextsSeen:
+    return TextsSeen()
+
+
+def test_token_limit_default_and_bad_values(monkeypatch):
+    monkeypatch.delenv(TOKEN_LIMIT_ENV, raising=False)
+    assert token_limit() == MAX_RECORD_TOKENS and token_limit(12) == 12
+    monkeypatch.setenv(TOKEN_LIMIT_ENV, "0")
+    with pytest.raises(ValueError, match=TOKEN_LIMIT_ENV):
+        token_limit()
+    assert token_limit(5) == 5  # the option wins over the environment
+    monkeypatch.delenv(LIMIT_ENV, raising=False)
+    assert record_limit(1_000, max_chars=5_000) == 1_000 and record_limit(1_000, max_chars=10) == 10
+
+
+def test_cli_takes_the_limits(model_dir, tmp_path, monkeypatch):
+    from tests.annotate.test_annotate import read_output, run_cli_here, write_jsonl_input
+
+    monkeypatch.delenv(LIMIT_ENV, raising=False)
+    monkeypatch.delenv(TOKEN_LIMIT_ENV, raising=False)
+    source = write_jsonl_input(tmp_path / "in.jsonl", [{"id": "a", "text": ABSTRACT[:50]}, {"id": "b", "text": "x " * 40}, {"id": "c", "text": "(" * 55}])
+    out = tmp_path / "out.jsonl"
+    test_annotate = Path(__file__).with_name("test_annotate.py")
+    result = run_cli_here(model_dir, source, out, "--code", test_annotate, "--max-chars", 60, "--max-tokens", 54)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{source}:2: text of 80 characters is longer than the limit of 60" in result.stdout
+    assert f"{source}:3: text of 55 tokens is more than the limit of 54" in result.stdout
+    assert [r["id"] for r in read_output(out)] == ["a"]

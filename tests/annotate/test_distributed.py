@@ -129,8 +129,12 @@ def inputs(tmp_path) -> Path:
 def test_parquet_rows_equal_jsonl_across_a_crash_a_resume_and_a_corrupt_file(cluster, inputs, nlp, tmp_path):
     from tests.conftest import run_script
 
+    # records over the character and token limits (given as options: the actors are told them) are skipped on both paths
+    with (inputs / "extra.jsonl").open("a", encoding="utf8") as handle:
+        handle.write(json.dumps({"id": "x4", "text": "x " * 600}) + "\n" + json.dumps({"id": "x5", "text": "(" * 300}) + "\n")
+    limits = {"max_chars": 1000, "max_tokens": 200}
     single = tmp_path / "single.jsonl"
-    annotate(nlp, inputs, single)  # the test pipeline without crash_once_test, which changes nothing else
+    annotate(nlp, inputs, single, **limits)  # the test pipeline without crash_once_test, which changes nothing else
     expected = {row["id"]: row for row in map(json.loads, single.read_text(encoding="utf8").splitlines()) if row["id"] != "x3"}
     corrupt = inputs / "pubmed25n0003.xml.gz"
     corrupt.write_bytes(gzip.compress(b"<PubmedArticleSet><PubmedArticle>")[:-8])  # truncated download
@@ -140,7 +144,7 @@ def test_parquet_rows_equal_jsonl_across_a_crash_a_resume_and_a_corrupt_file(clu
     crashing.add_pipe("distributed_test_fails_on_boom")  # x3 makes it raise: skipped and named, the rest of its file written
     crashing.to_disk(model)
     out = tmp_path / "out"
-    summary = run(model, [inputs], out, actors=2, code=Path(__file__), batch_size=2)
+    summary = run(model, [inputs], out, actors=2, code=Path(__file__), batch_size=2, **limits)
     assert marker.exists()  # a worker died at the doc holding CRASH; Ray restarted it and retried the file
     assert (summary.files, summary.done, summary.failed, summary.annotated) == (4, 3, 1, 9)
     assert sorted(p.name for p in out.iterdir()) == ["extra.parquet", MANIFEST, "pubmed25n0001.parquet", "pubmed25n0002.parquet"]
@@ -159,17 +163,23 @@ def test_parquet_rows_equal_jsonl_across_a_crash_a_resume_and_a_corrupt_file(clu
     assert first["seconds"] > 0 and first["worker"] and first["error"] is None
     assert [(f["id"], f["reason"]) for f in entries["extra.jsonl"]["failed_records"]] == [
         ("x3", "the pipeline failed on it (ValueError: this record makes the pipeline raise)")]
+    assert sorted(entries["extra.jsonl"]["skip_reasons"]) == [
+        "text of 1200 characters is longer than the limit of 1000 (--max-chars, FGEN_MAX_RECORD_CHARS, nlp.max_length)",
+        "text of 300 tokens is more than the limit of 200 (--max-tokens, FGEN_MAX_RECORD_TOKENS)",
+        "the pipeline failed on it (ValueError: this record makes the pipeline raise)"]
     bad = entries["pubmed25n0003.xml.gz"]
     assert bad["status"] == "failed" and bad["output"] is None and "corrupt gzip data" in bad["error"]
 
     # a rerun (the CLI) does only what has no Parquet file: the lost file and the corrupt one
     (out / "pubmed25n0002.parquet").unlink()
-    result = run_script("annotate_ray", model, str(inputs / "*.xml.gz"), inputs / "extra.jsonl", out, "--code", Path(__file__))
+    result = run_script("annotate_ray", model, str(inputs / "*.xml.gz"), inputs / "extra.jsonl", out, "--code", Path(__file__),
+                        "--max-chars", 900, "--max-tokens", 150)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Annotating 2 files (2 done by an earlier run)" in result.stdout
     assert "[2/2]" in result.stdout and "pubmed25n0003.xml.gz: failed:" in result.stdout
     assert "Annotated 5 abstracts in 1 files" in result.stdout and "1 files failed" in result.stdout
     assert sorted(Path(e["input"]).name for e in manifest(out)[4:]) == ["pubmed25n0002.xml.gz", "pubmed25n0003.xml.gz"]
+    assert [(e["max_chars"], e["max_tokens"]) for e in manifest(out)[4:] if e["status"] == "done"] == [(900, 150)]  # the actors applied them
     assert ids(out) == sorted(expected)  # nothing lost, nothing twice
     corrupt.unlink()
     assert run(model, [inputs], out).files == 3  # all done: Ray is not even asked

@@ -177,24 +177,36 @@ def _evidence_sql() -> str:
 def groups_sql(where: str = "TRUE") -> str:
     """SELECT of the `statement_groups` rows of the `statements` matching `where`, one per group
     key: its members (the perturbation's most frequent target, and all its targets lower-cased,
-    one a line, for the target filter), distinct abstracts, statements, best score and up to
-    `EVIDENCE_KEPT` evidence statements, best first."""
+    one a line, for the target filter), distinct abstracts, statements, best score, up to
+    `EVIDENCE_KEPT` evidence statements, best first, and `rank` (set by `_refresh_groups`)."""
     members = ", ".join(f"any_value({p}_text) AS {p}_text, any_value({p}_value) AS {p}_value" for p in ROLES.values())
     return (
         f"SELECT gkey, count(DISTINCT id)::INTEGER AS abstracts, count(*)::INTEGER AS statements, max(score) AS score, {members}, "
         "mode(pa_target) AS pa_target, array_to_string(list_sort(list(DISTINCT lower(pa_target))), chr(10)) AS pa_targets, "
-        f"{_evidence_sql()}[1:{EVIDENCE_KEPT}] AS evidence FROM statements WHERE {where} GROUP BY gkey"
+        f"{_evidence_sql()}[1:{EVIDENCE_KEPT}] AS evidence, NULL::BIGINT AS rank FROM statements WHERE {where} GROUP BY gkey"
     )
 
 
+def group_order(table: str = "") -> str:
+    """The order of grouped statements: most abstracts, best score, members' texts, group key."""
+    texts = ", ".join(f"{table}{p}_text" for p in ROLES.values())
+    return f"{table}abstracts DESC, {table}score DESC NULLS LAST, {texts}, {table}gkey"
+
+
 def _refresh_groups(con: Any, everything: bool) -> None:
-    """Recompute the `statement_groups` rows of the group keys in `_touched` (or all of them)."""
+    """Recompute the `statement_groups` rows of the group keys in `_touched` (or all of them),
+    then number all groups in `group_order` (`rank`) and store them in that order: a query ranks
+    by one integer, and its top rows lie in the first row groups, which DuckDB reads alone."""
     if everything:
         con.execute("DELETE FROM statement_groups")
         con.execute(f"INSERT INTO statement_groups {groups_sql()}")
-        return
-    con.execute("DELETE FROM statement_groups WHERE gkey IN (SELECT gkey FROM _touched)")
-    con.execute(f"INSERT INTO statement_groups {groups_sql('gkey IN (SELECT gkey FROM _touched)')}")
+    else:
+        con.execute("DELETE FROM statement_groups WHERE gkey IN (SELECT gkey FROM _touched)")
+        con.execute(f"INSERT INTO statement_groups {groups_sql('gkey IN (SELECT gkey FROM _touched)')}")
+    con.execute(
+        "CREATE OR REPLACE TABLE statement_groups AS SELECT * EXCLUDE (rank), "
+        f"row_number() OVER (ORDER BY {group_order()}) AS rank FROM statement_groups ORDER BY rank"
+    )
 
 
 def build_index(index: Union[str, Path], inputs: Iterable[Union[str, Path]]) -> Dict[str, int]:

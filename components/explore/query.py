@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any, Dict, List, Optional, Tuple
 
-from fgen.explore.index import EVIDENCE_KEPT, ROLES
+from fgen.explore.index import EVIDENCE_KEPT, ROLES, group_order
 from fgen.explore.normalise import normalise_text
 
 # Evidence kept per group, best scores first: a frequent statement has thousands.
@@ -93,11 +93,6 @@ def uses_groups(filters: Filters) -> bool:
     return filters.min_score is None and filters.evidence <= EVIDENCE_KEPT
 
 
-def _order(table: str = "") -> str:
-    texts = ", ".join(f"{table}{p}_text" for p in ROLES.values())
-    return f"abstracts DESC, score DESC NULLS LAST, {texts}, gkey"
-
-
 def query_sql(filters: Filters, grouped: bool = True) -> Tuple[str, List[Any]]:
     """The SQL of `query_statements` and its parameters (filter values are never in the text):
     over `statement_groups` when `grouped` and `uses_groups(filters)`, else over `statements`."""
@@ -105,7 +100,7 @@ def query_sql(filters: Filters, grouped: bool = True) -> Tuple[str, List[Any]]:
         where, params = _where(filters, grouped=True)
         members = ", ".join(f"{p}_text, {p}_value" for p in ROLES.values())
         sql = (f"SELECT gkey, abstracts, score, {members}, pa_target, evidence[1:?] AS evidence FROM statement_groups "
-               f"WHERE {where} AND abstracts >= ? ORDER BY {_order()} LIMIT ?")
+               f"WHERE {where} AND abstracts >= ? ORDER BY rank LIMIT ?")
         return sql, [max(filters.evidence, 1)] + params + [max(filters.min_abstracts, 1), max(filters.limit, 0)]
     where, params = _where(filters, grouped=False)
     members = ", ".join(f"any_value({p}_text) AS {p}_text, any_value({p}_value) AS {p}_value" for p in ROLES.values())
@@ -113,9 +108,9 @@ def query_sql(filters: Filters, grouped: bool = True) -> Tuple[str, List[Any]]:
     sql = f"""
 WITH s AS (SELECT * FROM statements WHERE {where}),
 top AS (
-    SELECT gkey, count(DISTINCT id) AS abstracts, max(score) AS score, {members}, any_value(pa_target) AS pa_target
+    SELECT gkey, count(DISTINCT id) AS abstracts, max(score) AS score, {members}, mode(pa_target) AS pa_target
     FROM s GROUP BY gkey HAVING count(DISTINCT id) >= ?
-    ORDER BY abstracts DESC, score DESC NULLS LAST, {', '.join(f'{p}_text' for p in ROLES.values())}, gkey LIMIT ?
+    ORDER BY {group_order()} LIMIT ?
 ),
 ev AS (
     SELECT gkey, list({{'id': id, 'score': score, 'spans': {{{spans}}}}} ORDER BY score DESC NULLS LAST, id, n) AS evidence
@@ -124,7 +119,7 @@ ev AS (
     GROUP BY gkey
 )
 SELECT top.*, ev.evidence FROM top JOIN ev USING (gkey)
-ORDER BY abstracts DESC, score DESC NULLS LAST, {', '.join(f'{p}_text' for p in ROLES.values())}, gkey"""
+ORDER BY {group_order('top.')}"""
     return sql, params + [max(filters.min_abstracts, 1), max(filters.limit, 0), max(filters.evidence, 1)]
 
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from fgen.explore.index import build_index, open_index, parquet_source
+from fgen.explore.index import build_index, group_order, open_index, parquet_source
 from fgen.explore.query import Filters, query_sql, query_statements
 from tests.explore.conftest import RECORDS
 from tests.explore.records import TUMOUR, make_record, write_jsonl, write_parquet
@@ -65,3 +65,14 @@ def test_category_values_from_groups_as_from_statements(index, parquet_dir):
 
     values = category_values(open_index(index))
     assert values == category_values(parquet_source(parquet_dir)) and values["EFFECT"][0] == "negative"
+
+
+def test_groups_are_stored_ranked(index, tmp_path):
+    # Queries order by `rank` alone: it must follow the groups' order, and the rows lie in it.
+    build_index(index, [write_jsonl(tmp_path / "more.jsonl", [make_record("8", "Loss of ATG1 reduces tumorigenesis.", [
+        {"PERTURBING_ACTION": "Loss of ATG1", "EFFECT": "reduces", "PHENOTYPE": "tumorigenesis"}])])])
+    con = open_index(index)
+    stored = [row[0] for row in con.execute("SELECT rank FROM statement_groups").fetchall()]
+    assert stored == list(range(1, len(stored) + 1))
+    expected = con.execute(f"SELECT rank FROM statement_groups ORDER BY {group_order()}").fetchall()
+    assert [row[0] for row in expected] == stored

@@ -12,7 +12,8 @@ skipped and named, the rest written) and writes `OUTPUT_DIR/<input stem>.parquet
 its line records (`done_entry`); a rerun skips those, and first appends the lines of finished
 files the manifest lacks (a driver stopped between a worker's rename and its append). A worker
 that dies mid-file is restarted by Ray and its task retried; an interrupted driver (SIGINT,
-SIGTERM) stops the job, removes the temporaries and raises `Interrupted`.
+SIGTERM) stops the job, removes the temporaries and raises `Interrupted`. A local cluster
+started here dies with the driver even when it is killed (`fgen.annotate.watchdog`).
 
 Docs/scale-out.md has the fault model: what is exactly-once, what a node crash can leave.
 
@@ -29,7 +30,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
@@ -42,6 +43,7 @@ from fgen.annotate.inputs import INPUT_SUFFIXES, AnnotateError, Problem, Record,
 from fgen.annotate.isolation import annotated_isolated, failures_collected
 from fgen.annotate.pubmed import DeletedCitations, FileProblem
 from fgen.annotate.records import doc_record
+from fgen.annotate.watchdog import ClusterWatchdog
 from fgen.util.atomic import append_durable, write_bytes_atomic
 
 MANIFEST = "manifest.jsonl"
@@ -596,15 +598,20 @@ def _run_on_ray(
     gpus_per_actor: float, batch_size: Optional[int], address: Optional[str], code: Optional[Path], retries: int, markers: bool,
     on_file: Optional[Callable[[Dict[str, Any]], None]], limits: Dict[str, int],
 ) -> None:
-    """The Ray part of `run`: connect (or start a local cluster, shut down at the end), then `_stream`."""
-    # Headroom of one CPU: actors that hold every CPU leave none for Ray Data's own tasks (a hang).
-    started_here = connect(address, num_cpus=max(os.cpu_count() or 1, actors * cpus_per_actor + 1))
-    try:
-        with _terminate_as_interrupt():  # after ray.init, which sets its own handler
-            _stream(ray, model, todo, output_dir, summary, actors, cpus_per_actor, gpus_per_actor, batch_size, code, retries, markers, on_file, limits)
-    finally:
-        if started_here:
-            ray.shutdown()  # also when interrupted: stops the workers and the local cluster's agents
+    """The Ray part of `run`: connect (or start a local cluster, shut down at the end, and
+    killed with the driver by a `ClusterWatchdog`), then `_stream`."""
+    local = not address and not ray.is_initialized()
+    with ClusterWatchdog() if local else nullcontext() as watchdog:
+        # Headroom of one CPU: actors that hold every CPU leave none for Ray Data's own tasks (a hang).
+        started_here = connect(address, num_cpus=max(os.cpu_count() or 1, actors * cpus_per_actor + 1))
+        if watchdog is not None:
+            watchdog.send_new()  # the cluster's processes so far; it rescans for later ones
+        try:
+            with _terminate_as_interrupt():  # after ray.init, which sets its own handler
+                _stream(ray, model, todo, output_dir, summary, actors, cpus_per_actor, gpus_per_actor, batch_size, code, retries, markers, on_file, limits)
+        finally:
+            if started_here:
+                ray.shutdown()  # also when interrupted: stops the workers and the local cluster's agents
 
 
 def _stream(

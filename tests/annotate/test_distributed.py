@@ -398,10 +398,10 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def interrupt_cli(model: Path, inputs: Path, out: Path, sig: int, after_lines: int) -> subprocess.CompletedProcess:
+def interrupt_cli(model: Path, inputs: Path, out: Path, sig: int, after_lines: int, within: float = 30) -> subprocess.CompletedProcess:
     """scripts/annotate_ray.py on a local cluster of its own, sent `sig` once the manifest has
     `after_lines` lines; RETURNS the finished process, after checking that no process it started
-    outlives it."""
+    outlives it by more than `within` seconds."""
     env = {**os.environ, "RAY_worker_niceness": "0", "RAY_USAGE_STATS_ENABLED": "0"}
     script = Path(__file__).resolve().parents[2] / "scripts" / "annotate_ray.py"
     process = subprocess.Popen(
@@ -416,7 +416,7 @@ def interrupt_cli(model: Path, inputs: Path, out: Path, sig: int, after_lines: i
     started = descendants(process.pid)  # the local cluster: gcs_server, raylet, agents, workers
     process.send_signal(sig)
     stdout, _ = process.communicate(timeout=120)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline and [p for p in started if alive(p)]:
         time.sleep(0.5)
     assert not [p for p in started if alive(p)], stdout
@@ -433,6 +433,21 @@ def test_sigint_and_sigterm_to_the_driver_then_rerun_gives_every_abstract_once(t
         assert result.returncode == code, result.stdout
         assert f"Interrupted by {name}: " in result.stdout and "Traceback" not in result.stdout, result.stdout
         assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    from tests.conftest import run_script
+
+    result = run_script("annotate_ray", model, tmp_path / "in", out, "--code", Path(__file__))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_exactly_once(out, expected)
+
+
+@pytest.mark.slow
+def test_a_sigkilled_driver_leaves_no_local_ray_process_and_the_rerun_does_the_rest(tmp_path):
+    # Ray's agents alone would wait on the dead GCS for about a minute; the watchdog kills them at once
+    model = slow_model(tmp_path / "model", 0.3)
+    expected = jsonl_inputs(tmp_path / "in", files=4, per_file=4)
+    out = tmp_path / "out"
+    result = interrupt_cli(model, tmp_path / "in", out, signal.SIGKILL, 1, within=10)
+    assert result.returncode == -signal.SIGKILL, result.stdout
     from tests.conftest import run_script
 
     result = run_script("annotate_ray", model, tmp_path / "in", out, "--code", Path(__file__))

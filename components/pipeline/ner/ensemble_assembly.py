@@ -145,11 +145,11 @@ def _standalone_tagger(pipeline: Language, tok2vec: str, ner: str, signature: st
 
 
 def _batch_independent(block: Any) -> Any:
-    """A config (block) with each architecture of `BATCH_INDEPENDENT` replaced by its
-    batch-independent equivalent."""
-    if not isinstance(block, dict):
-        return block
-    replaced = {key: _batch_independent(value) for key, value in block.items()}
-    if replaced.get("@architectures") in BATCH_INDEPENDENT:
-        replaced["@architectures"] = BATCH_INDEPENDENT[replaced["@architectures"]]
-    return Config(replaced) if isinstance(block, Config) else replaced
+    """`block` (a config or a part of it), with each architecture of `BATCH_INDEPENDENT` replaced
+    by its batch-independent equivalent in place (a config keeps its `${...}` references)."""
+    if isinstance(block, dict):
+        if block.get("@architectures") in BATCH_INDEPENDENT:
+            block["@architectures"] = BATCH_INDEPENDENT[block["@architectures"]]
+        for value in block.values():
+            _batch_independent(value)
+    return block

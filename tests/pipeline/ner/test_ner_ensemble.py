@@ -262,3 +262,18 @@ def test_members_with_spacys_bilstm_are_assembled_batch_independent(tiny_bert): 
     batched = [tok2vec.predict([ensemble.make_doc(t) for t in mixed])[i] for i in range(len(mixed))]
     for text, features in zip(mixed, batched):
         numpy.testing.assert_allclose(features, tok2vec.predict([ensemble.make_doc(text)])[0], atol=1e-5)
+
+
+def test_batch_independent_config_keeps_its_references():
+    from thinc.api import Config
+
+    from fgen.pipeline.ner.ensemble_assembly import _batch_independent
+
+    config = Config().from_str(
+        "[model]\n@architectures = \"spacy.Tok2Vec.v2\"\n\n[model.embed]\nwidth = ${model.encode.width}\n\n"
+        "[model.encode]\n@architectures = \"spacy.TorchBiLSTMEncoder.v1\"\nwidth = 8\ndepth = 1\ndropout = 0.0\n",
+        interpolate=False,
+    )
+    upgraded = _batch_independent(config)
+    assert upgraded["model"]["encode"]["@architectures"] == "fgen.bilstm_encoder.v1"
+    assert upgraded.interpolate()["model"]["embed"]["width"] == 8

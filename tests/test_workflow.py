@@ -202,6 +202,25 @@ def within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder + "/")
 
 
+def expand_code_folders(deps: List[str]) -> Set[str]:
+    """`deps` with each components/ folder replaced by the code files in it (weasel hashes a
+    folder whole, so naming the package covers every module of it)."""
+    expanded = set()
+    for dep in deps:
+        folder = REPO / dep
+        if within(dep, "components") and folder.is_dir():
+            expanded.update(str(f.relative_to(REPO)) for f in folder.rglob("*.py") if counts_as_code(f))
+        else:
+            expanded.add(dep)
+    return expanded
+
+
+def test_code_folders_expand_to_their_modules():
+    expanded = expand_code_folders(["components/pipeline", "scripts/train_seeds.py"])
+    assert "components/pipeline/ner/crf.py" in expanded and "scripts/train_seeds.py" in expanded
+    assert "components/corpus/mae.py" not in expanded and not any("__pycache__" in path for path in expanded)
+
+
 def test_deps_name_the_code_and_the_files_each_command_reads():
     config = load_project_config(REPO)
     commands = config["commands"]
@@ -210,7 +229,7 @@ def test_deps_name_the_code_and_the_files_each_command_reads():
     outputs = {out for cmd in commands for out in cmd.get("outputs", [])}
     problems: Dict[str, List[str]] = {}
     for cmd in commands:
-        deps, outs = set(cmd.get("deps", [])), set(cmd.get("outputs", []))
+        deps, outs = expand_code_folders(cmd.get("deps", [])), set(cmd.get("outputs", []))
         scripts = sorted({arg for line in cmd["script"] for arg in shlex.split(line) if arg.startswith("scripts/")})
         roots = [REPO / s for s in scripts]
         if any("spacy train" in line for line in cmd["script"]) or any("model-best" in d or d.startswith("configs/") for d in deps):

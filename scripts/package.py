@@ -25,8 +25,10 @@ top-level package, with fgen's entry points (factories, architectures, scorers, 
 - meta.json's `performance` is the shipped pipeline's own: `--metrics FILE` (repeatable) takes
   `scripts/evaluate.py` outputs of this very folder (checked by its fingerprint, else exit 1), see
   `fgen/scoring/shipped_evaluation.py` for how several files combine. Without `--metrics`
-  the package has no `performance` at all (never the training-time score of a checkpoint), and
-  spaCy's generated README loses its accuracy table alike.
+  the package has no `performance` at all (never the training-time score of a checkpoint);
+- the model card: meta.json's licence, sources, authors, label scheme, intended use, limits and
+  citation, the cross-validation and speed of `--results` (docs/results.json), and the README
+  written from that meta (`fgen/runs/model_card.py`), in both copies.
 """
 import json
 import shutil
@@ -38,12 +40,12 @@ from typing import Any, Dict, List, Optional
 
 import srsly
 import typer
-from spacy.cli.package import generate_readme
 from spacy.util import load_config
 
 from fgen.annotate.outputs import DEFINITIONS_FOLDER
 from fgen.corpus.schemes import SCHEME_FILES, find_definitions_dir
 from fgen.install_check import DISTRIBUTION
+from fgen.runs.model_card import card_meta, load_results, model_card
 from fgen.scoring.shipped_evaluation import ShippedEvaluationError, shipped_evaluation, with_shipped_evaluation
 from fgen.util.atomic import write_bytes_atomic
 from fgen.util.console import msg
@@ -124,19 +126,19 @@ def copy_definitions(source: Path, pipeline_dir: Path) -> List[str]:
     return copied
 
 
-def ship_meta(main_path: Path, data_dir: Path, meta: Dict[str, Any], shipped: Optional[Dict[str, Any]], readme: bool) -> Dict[str, Any]:
-    """Write the package's meta (`meta` with the shipped evaluation, `with_shipped_evaluation`)
-    to `main_path`, give the pipeline folder's copy in `data_dir` the same evaluation, and, when
-    spaCy generated the README (`readme`), generate both copies again from the new meta.
+def ship_meta(main_path: Path, data_dir: Path, meta: Dict[str, Any], shipped: Optional[Dict[str, Any]],
+              results: Dict[str, Any], encoder: Optional[str]) -> Dict[str, Any]:
+    """Write the package's meta (`meta` with the shipped evaluation, `with_shipped_evaluation`,
+    and the model card's fields, `card_meta`) to `main_path`, give the pipeline folder's copy in
+    `data_dir` the same, and write the model card as both copies' README.md.
     RETURNS (Dict[str, Any]): the package's meta."""
+    project = fgen_project()
+    meta = card_meta(with_shipped_evaluation(meta, shipped), project, results, encoder)
+    inner = card_meta(with_shipped_evaluation(srsly.read_json(data_dir / "meta.json"), shipped), project, results, encoder)
     # json, not srsly: srsly rounds floats, and the scores must be the evaluation's own
-    meta = with_shipped_evaluation(meta, shipped)
-    write_bytes_atomic(main_path / "meta.json", (json.dumps(meta, indent=2) + "\n").encode("utf8"))
-    inner = with_shipped_evaluation(srsly.read_json(data_dir / "meta.json"), shipped)
-    write_bytes_atomic(data_dir / "meta.json", (json.dumps(inner, indent=2) + "\n").encode("utf8"))
-    if readme:
-        for folder in (main_path, data_dir):
-            write_bytes_atomic(folder / "README.md", generate_readme(meta).encode("utf8"))
+    for folder, folder_meta in ((main_path, meta), (data_dir, inner)):
+        write_bytes_atomic(folder / "meta.json", (json.dumps(folder_meta, indent=2) + "\n").encode("utf8"))
+        write_bytes_atomic(folder / "README.md", model_card(meta).encode("utf8"))
     return meta
 
 
@@ -154,6 +156,7 @@ def main(
     version: str = typer.Option("0.1.0", "--version", help="Package version"),
     definitions: Optional[Path] = typer.Option(None, "--definitions", "-d", help="Folder with the scheme definition files to ship (default: the pipeline's paths.definitions, else found above it)"),
     metrics: List[Path] = typer.Option([], "--metrics", "-m", help="scripts/evaluate.py output of MODEL, for meta.json's performance (repeatable; the first file's scores first)"),
+    results: Path = typer.Option(REPO / "docs" / "results.json", "--results", help="The recipe's cross-validation and speed, for the model card"),
 ) -> None:
     """Build packages/en_<name>-<version>-py3-none-any.whl with the pipeline and fgen's code."""
     if not (model / "config.cfg").is_file():
@@ -172,7 +175,8 @@ def main(
     meta = srsly.read_json(main_path / "meta.json")
     meta["requirements"] = merge_requirements(meta.get("requirements", []), project["dependencies"])
     data_dir = main_path / f"{meta['lang']}_{name}" / f"{meta['lang']}_{name}-{version}"
-    meta = ship_meta(main_path, data_dir, meta, shipped, readme=not (model / "README.md").exists())
+    encoder = load_config(model / "config.cfg", interpolate=False).get("paths", {}).get("transformer")
+    meta = ship_meta(main_path, data_dir, meta, shipped, load_results(results), encoder)
     vendored = main_path / "fgen"
     if vendored.exists():
         shutil.rmtree(vendored)

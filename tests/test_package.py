@@ -108,7 +108,39 @@ def test_wheel_meta_holds_the_shipped_pipelines_own_evaluation(wheel: Path, fixt
         assert meta["evaluation"] == [{"data": metrics["data"], "docs": 1, "scheme": "v2", "entities": "predicted",
                                        "performance_keys": sorted(scores)}]
     readme = archive.read(next(n for n in archive.namelist() if n.endswith("/README.md"))).decode("utf8")
-    assert f"| `ENTS_R` | {100 * scores['ents_r']:.2f} |" in readme and "FGEN_NER_LOSS" not in readme  # spaCy's table, made again
+    assert f"| `ents_r` | {100 * scores['ents_r']:.2f} |" in readme and "loss" not in readme.lower()
+
+
+@uses_wheel
+def test_wheel_model_card_agrees_with_the_pipeline(wheel: Path):
+    """The acceptance check of the card: the wheel's meta and README name the pipeline's own
+    labels and values, its own evaluation, the recipe's CV beside annotator agreement, a licence
+    and the sources, with authors from pyproject.toml."""
+    import spacy
+    from fgen.runs.model_card import CORPUS_REPOSITORY, cv_table, load_results
+
+    nlp = spacy.load(FIXTURES / "pipeline_0_1_0")
+    scheme = {category: [] for category in nlp.get_pipe("fgen_ner").labels}
+    for label in nlp.get_pipe("fgen_values").labels:
+        scheme[label.split("=")[0]].append(label.split("=", 1)[1])
+    archive = zipfile.ZipFile(wheel)
+    package_meta = next(n for n in archive.namelist() if n.count("/") == 1 and n.endswith("/meta.json"))
+    meta = json.loads(archive.read(package_meta))
+    # the pipeline folder's README.md and the package's description (setup.py reads its README)
+    readmes = [archive.read(n).decode("utf8") for n in archive.namelist() if n.endswith(("/README.md", ".dist-info/METADATA"))]
+    assert meta["label_scheme"] == scheme and len(scheme) == 4 and all(scheme.values())
+    assert meta["pipeline"] == nlp.pipe_names and meta["version"] == "0.0.1"
+    assert meta["license"].startswith("MIT") and meta["author"] == "fgen maintainers"
+    assert CORPUS_REPOSITORY in [source["url"] for source in meta["sources"]]
+    assert meta["cross_validation"] == load_results(REPO / "docs" / "results.json")["cross_validation"]
+    assert len(readmes) == 2
+    for readme in readmes:
+        for category, values in scheme.items():
+            assert f"- **{category}**: {', '.join(values)}" in readme
+        for key, value in meta["performance"].items():
+            assert key == "speed" or f"| `{key}` | {100 * value:.2f} |" in readme
+        assert cv_table(meta["cross_validation"]) in readme and meta["license"] in readme
+        assert all(source["url"] in readme for source in meta["sources"]) and meta["citation"] in readme
 
 
 def test_package_refuses_metrics_of_another_model(fixture_metrics: Path, tmp_path: Path):
@@ -132,10 +164,11 @@ def test_package_meta_without_metrics_has_no_performance(tmp_path: Path):
         path.write_text(json.dumps(meta))
     for folder in (main_path, data_dir):
         (folder / "README.md").write_text("### Accuracy\n| `ENTS_F` | 100.00 |")
-    package.ship_meta(main_path, data_dir, meta, None, readme=True)
+    package.ship_meta(main_path, data_dir, meta, None, json.loads((REPO / "docs" / "results.json").read_text()), None)
     for folder in (main_path, data_dir):
         assert "performance" not in json.loads((folder / "meta.json").read_text())
-        assert "ENTS_F" not in (folder / "README.md").read_text()
+        readme = (folder / "README.md").read_text()
+        assert "ENTS_F" not in readme and "`ents_f`" not in readme and "No evaluation of this very pipeline" in readme
 
 
 @uses_wheel

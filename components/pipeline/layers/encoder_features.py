@@ -37,6 +37,7 @@ from fgen.pipeline.layers.encoder_fine_tuning import pooled_layers_with_grad
 from fgen.pipeline.layers.encoder_windows import pooled_windows
 from fgen.pipeline.layers.encoders import create_transformer_model
 from fgen.pipeline.layers.feature_cache import FeatureCache, doc_key, encoder_key
+from fgen.pipeline.layers.onnx_encoder import ONNX_ATTR, active_variant, drop_onnx, onnx_hidden_states, session_for
 from fgen.pipeline.layers.shared_features import publish
 
 COMBINATIONS = ("concat", "mean", "weighted")
@@ -262,9 +263,16 @@ def mix_layers(model: Model, layers: List[Floats2d], with_d_layers: bool = False
 def pooled_layers(model: Model, docs: List[Doc]) -> List[Floats2d]:
     """Run the encoder (no gradient) and pool each chosen layer per spaCy token; the layers are
     concatenated, (n_tokens, n_layers x hidden) per doc (windows of similar length share an
-    encoder call: see encoder_windows.py).
+    encoder call: see encoder_windows.py). On ONNX Runtime when the node stores an exported
+    encoder and the runtime choice allows it (onnx_encoder.py).
     """
-    pooled = pooled_windows(model.layers[0], docs, chosen_layers(model))
+    layers = chosen_layers(model)
+    variant = active_variant(model)
+    run = None
+    if variant is not None:
+        session, n_hidden = session_for(model, variant), model.attrs[ONNX_ATTR]["n_hidden"]
+        run = lambda wordpieces: onnx_hidden_states(session, wordpieces, layers, n_hidden)  # noqa: E731
+    pooled = pooled_windows(model.layers[0], docs, layers, hidden_states=run)
     width = hidden_width(model.layers[0]) * len(chosen_layers(model))
     return [model.ops.asarray2f(torch2xp(doc)) if doc.shape[0] else model.ops.alloc2f(0, width) for doc in pooled]
 
@@ -327,6 +335,7 @@ def enable_fine_tuning(model: Model) -> None:
     is unchanged (no gradient, no dropout), and so is a saved pipeline: it stores the weights.
     """
     disable_cache(model)
+    drop_onnx(model)  # exported from the weights that fine-tuning changes
     training_state(model).fine_tuned = True
 
 

@@ -13,7 +13,7 @@ features do not depend on the other docs of its batch.
 The same function serves the frozen features (no gradient) and fine-tuning (the pooled tensor
 keeps PyTorch's graph back to the encoder's weights).
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -37,7 +37,12 @@ WINDOWS_PER_CALL = 16
 CALL_COST = 64
 
 
-def pooled_windows(encoder: Model, docs: Sequence[Doc], layers: Sequence[int], is_train: bool = False) -> List[torch.Tensor]:
+# One encoder call: padded wordpieces -> hidden states indexed like Hugging Face's (at least `layers`).
+HiddenStates = Callable[[WordpieceBatch], Sequence[Optional[torch.Tensor]]]
+
+
+def pooled_windows(encoder: Model, docs: Sequence[Doc], layers: Sequence[int], is_train: bool = False,
+                   hidden_states: Optional[HiddenStates] = None) -> List[torch.Tensor]:
     """Run `encoder` over the windows of `docs` and pool `layers` per spaCy token.
 
     encoder (TransformerModel): a spacy-transformers model built with `output_hidden_states`.
@@ -45,6 +50,8 @@ def pooled_windows(encoder: Model, docs: Sequence[Doc], layers: Sequence[int], i
     layers (Sequence[int]): hidden-state indices, pooled side by side in this order.
     is_train (bool): run the encoder in training mode (dropout on) and keep the autograd graph;
         else without gradient.
+    hidden_states (Optional[HiddenStates]): runs one call instead of the PyTorch encoder (e.g. on
+        ONNX Runtime, onnx_encoder.py); inference only.
     RETURNS (List[torch.Tensor]): per doc, (n_tokens, n_layers x hidden) float32 on the encoder's
         device; a token in no window, or without wordpieces (whitespace), gets zeros.
     """
@@ -63,7 +70,7 @@ def pooled_windows(encoder: Model, docs: Sequence[Doc], layers: Sequence[int], i
             for call in plan_calls(lengths[order].tolist()):
                 group = order[call].tolist()
                 wordpieces, align = call_inputs(encoder, encoding, group, [windows[k][1] for k in group])
-                hidden = run_encoder(encoder, wordpieces, is_train)
+                hidden = hidden_states(wordpieces) if hidden_states is not None else run_encoder(encoder, wordpieces, is_train)
                 flat = torch.cat([hidden[layer].reshape(-1, hidden[layer].shape[-1]) for layer in layers], dim=1).float()
                 # Row r of `align` is a token of a window of the call, in order; its batch-wide index:
                 tokens = numpy.concatenate([numpy.arange(windows[k][0], windows[k][0] + len(windows[k][1])) for k in group])

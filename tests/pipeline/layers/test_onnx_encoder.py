@@ -1,0 +1,122 @@
+"""The frozen encoder on ONNX Runtime (onnx_encoder.py), on the tiny random BERT: features match
+PyTorch fp32 on padded batches of mixed lengths, the export is stored with the pipeline and used
+when loaded, and the runtime choice falls back or fails as documented."""
+import copy
+import pickle
+
+import numpy
+import pytest
+import spacy
+
+from fgen.pipeline.layers import onnx_encoder
+from fgen.pipeline.layers.encoder_features import enable_fine_tuning, feature_models
+from fgen.pipeline.layers.onnx_encoder import (
+    ENV_VARIABLE, export_onnx, runtime_state, set_encoder_runtime, store_onnx, stored_variants,
+)
+
+from ...conftest import TEXT
+from .test_encoder_features import MIXED_LENGTHS, make_nlp, tiny_bert  # noqa: F401 (fixture)
+
+pytest.importorskip("onnxruntime")
+# fp32 ONNX vs PyTorch fp32: the same arithmetic in another order.
+FP32_TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_bert):  # noqa: F811
+    """A tiny pipeline (strided windows of 8 tokens, layers -2 and -1) with fp32 and int8 stored."""
+    nlp = make_nlp(tiny_bert, layers=(0, -2, -1))
+    nlp.initialize()
+    (node,) = feature_models(nlp)
+    store_onnx(node, export_onnx(onnx_encoder_module(node), int8=True))
+    return nlp
+
+
+def onnx_encoder_module(node):
+    return next(shim._model for layer in node.layers[0].walk() for shim in layer.shims)
+
+
+def features(nlp, choice, texts=MIXED_LENGTHS):
+    (node,) = feature_models(nlp)
+    set_encoder_runtime(node, choice)
+    try:
+        return node.predict([nlp.make_doc(text) for text in texts])
+    finally:
+        set_encoder_runtime(node, None)
+
+
+def test_fp32_matches_pytorch_on_padded_batches(exported):
+    torch_features = features(exported, "torch")
+    onnx_features = features(exported, "onnx")
+    (node,) = feature_models(exported)
+    assert runtime_state(node).variant == "fp32"
+    assert [f.shape for f in onnx_features] == [f.shape for f in torch_features]
+    for got, expected in zip(onnx_features, torch_features):
+        numpy.testing.assert_allclose(got, expected, atol=FP32_TOLERANCE, rtol=0)
+    # a doc alone (no padding) gets what it gets in the mixed batch
+    numpy.testing.assert_allclose(features(exported, "onnx", MIXED_LENGTHS[:1])[0], onnx_features[0], atol=1e-5)
+
+
+def test_int8_is_close_to_fp32_but_not_equal(exported):
+    fp32 = numpy.concatenate(features(exported, "torch"))
+    int8 = numpy.concatenate(features(exported, "onnx-int8"))
+    assert not numpy.allclose(fp32, int8, atol=1e-6)  # it is quantised
+    rows = (fp32 * int8).sum(1) / (numpy.linalg.norm(fp32, axis=1) * numpy.linalg.norm(int8, axis=1) + 1e-12)
+    assert rows[numpy.linalg.norm(fp32, axis=1) > 0].mean() > 0.9
+
+
+def test_stored_with_the_pipeline_and_used_when_loaded(exported, tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_VARIABLE, raising=False)
+    exported.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    (node,) = feature_models(loaded)
+    assert stored_variants(node) == ["fp32", "int8"]
+    assert runtime_state(node).session is None  # nothing opened (or exported) at load time
+    got = node.predict([loaded.make_doc(TEXT)])[0]
+    assert runtime_state(node).variant == "fp32"  # "auto" runs the stored default on CPU
+    numpy.testing.assert_allclose(got, features(exported, "torch", [TEXT])[0], atol=FP32_TOLERANCE, rtol=0)
+    # the environment variable picks another runtime
+    monkeypatch.setenv(ENV_VARIABLE, "onnx-int8")
+    node.predict([loaded.make_doc(TEXT)])
+    assert runtime_state(node).variant == "int8"
+
+
+def test_the_session_never_travels_but_the_export_does(exported):
+    (node,) = feature_models(exported)
+    features(exported, "onnx")
+    assert runtime_state(node).session is not None
+    assert pickle.loads(pickle.dumps(runtime_state(node))).session is None
+    assert runtime_state(copy.deepcopy(node)).session is None
+    assert stored_variants(copy.deepcopy(node)) == ["fp32", "int8"]
+
+
+
+def test_falls_back_to_pytorch_or_fails_when_asked_for_what_is_missing(tiny_bert, monkeypatch):  # noqa: F811
+    nlp = make_nlp(tiny_bert)
+    nlp.initialize()
+    (node,) = feature_models(nlp)
+    monkeypatch.delenv(ENV_VARIABLE, raising=False)
+    node.predict([nlp.make_doc(TEXT)])
+    assert runtime_state(node).session is None  # nothing stored: PyTorch
+    monkeypatch.setenv(ENV_VARIABLE, "onnx")
+    with pytest.raises(ValueError, match="stores no fp32 ONNX encoder"):
+        node.predict([nlp.make_doc(TEXT)])
+    monkeypatch.setenv(ENV_VARIABLE, "tensorrt")
+    with pytest.raises(ValueError, match=ENV_VARIABLE):
+        node.predict([nlp.make_doc(TEXT)])
+    store_onnx(node, {"fp32": b"not opened"})
+    monkeypatch.setattr(onnx_encoder, "_onnxruntime", lambda: None)
+    monkeypatch.setenv(ENV_VARIABLE, "auto")
+    node.predict([nlp.make_doc(TEXT)])  # onnxruntime missing: PyTorch
+    monkeypatch.setenv(ENV_VARIABLE, "onnx")
+    with pytest.raises(ImportError, match="needs onnxruntime"):
+        node.predict([nlp.make_doc(TEXT)])
+
+
+def test_fine_tuning_drops_the_export(tiny_bert):  # noqa: F811
+    nlp = make_nlp(tiny_bert)
+    nlp.initialize()
+    (node,) = feature_models(nlp)
+    store_onnx(node, {"fp32": b"exported from the frozen weights"})
+    enable_fine_tuning(node)
+    assert stored_variants(node) == []

@@ -151,7 +151,7 @@ def _shipped_section(meta: Dict[str, Any]) -> List[str]:
     lines = ["Scores of this very pipeline folder (`scripts/evaluate.py`, checked by its fingerprint), in %:", ""]
     for entry in meta.get("evaluation", []):
         lines.append(f"- `{entry['data']}`: {entry['docs']} abstracts, {entry['scheme']} scheme, "
-                     f"{entry['entities']} entities; keys {', '.join(entry['performance_keys'])}")
+                     f"{entry['entities']} entities; keys {', '.join(entry['performance_keys']) or 'none new'}")
     lines += ["", "| score | value |", "| --- | ---: |"]
     lines += [f"| `{key}` | {100 * value:.2f} |" for key, value in meta["performance"].items() if key != "speed"]
     if "speed" in meta["performance"]:

@@ -6,7 +6,8 @@ single-threaded runs side by side train more steps per second than one run given
 
 Where each run goes: the first seed's run into OUTPUT itself, so a one-seed run is exactly
 `spacy train CONFIG --output OUTPUT --system.seed S`; seed S of the others into OUTPUT_seedS.
-Each run writes its console output to train.log in its folder.
+Each run writes its console output to train.log in its folder; `fgen.runs.seed_progress` shows
+each run's progress from its log.jsonl while it trains (`on_poll`).
 """
 import os
 import subprocess
@@ -75,6 +76,7 @@ def train_seeds(
     workers: Optional[int] = None,
     command: Optional[List[str]] = None,
     on_done: Optional[Callable[[int, Path, float], None]] = None,
+    on_poll: Optional[Callable[[], None]] = None,
 ) -> List[Path]:
     """Train `config` once per seed, `workers` runs at a time; returns the run folders.
 
@@ -86,6 +88,8 @@ def train_seeds(
         the seed appended), for tests.
     on_done (Optional[Callable[[int, Path, float], None]]): called with the seed, the run folder
         and the run's seconds as each run succeeds.
+    on_poll (Optional[Callable[[], None]]): called every POLL_SECONDS while runs are going, e.g.
+        `SeedProgress.poll`.
     RAISES (ValueError): `args` set an option each run gets from here (OWN_OPTIONS).
     RAISES (RuntimeError): a run failed: names its seed, exit status and log, with the log's end.
         The other runs still going are stopped.
@@ -109,6 +113,8 @@ def train_seeds(
                     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
                 running[seed] = proc, run_dir, time.monotonic()
             time.sleep(POLL_SECONDS)
+            if on_poll is not None:
+                on_poll()
             for seed, (proc, run_dir, started) in list(running.items()):
                 status = proc.poll()
                 if status is None:

@@ -11,6 +11,8 @@ and the word-level scores of the original project (`words_<head>_p/r/f`, see
 provenance, loaded from `--definitions` or from the first folder above DATA holding its
 definition files; without one the heads are derived from the labels and values in the docs.
 
+While the pipeline runs, docs done, docs/s and an ETA are shown on stderr (`fgen.util.progress`).
+
 The scores are also given over the gold docs with entities alone (`docs_with_entities`), as
 the original project scored: its test splits (withheld here) hold annotated abstracts only.
 
@@ -32,6 +34,7 @@ import fgen  # noqa: F401  registers doc._.provenance, span._.confidence, ...
 from fgen.util.atomic import write_bytes_atomic
 from fgen.util.console import msg
 from fgen.util.hashing import folder_hash
+from fgen.util.progress import Progress
 from fgen.scoring.entity_errors import ERROR_HEADER, error_rows
 from fgen.scoring.evaluation import evaluate_docs
 from fgen.scoring.word_errors import word_error_header, word_error_rows
@@ -117,7 +120,10 @@ def main(
         msg.fail(f"{data}: {err}", exits=1)
     if scheme is None:
         msg.warn("No scheme definitions found: word-level heads are derived from the labels and values in the docs")
-    scores = evaluate_docs(nlp, gold_docs, scheme=scheme, batch_size=batch_size, gold_entities=gold_entities)
+    progress = Progress(verb="evaluated", total=len(gold_docs))
+    scores = evaluate_docs(nlp, gold_docs, scheme=scheme, batch_size=batch_size, gold_entities=gold_entities,
+                           on_doc=progress.update)
+    progress.close(len(gold_docs))
     heads = scored_heads(scores)
     metrics = {
         "model": model,

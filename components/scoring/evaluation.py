@@ -2,7 +2,7 @@
 benchmarks, whatever component finds the entities (fgen_ner, spaCy's ner or spancat)."""
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from spacy.language import Language
 from spacy.scorer import Scorer
@@ -16,12 +16,19 @@ from fgen.scoring.word_errors import word_errors
 from fgen.scoring.word_scores import scheme_of_docs, score_words
 
 
-def predict_examples(nlp: Language, gold_docs: Sequence[Doc], batch_size: Optional[int] = None) -> List[Example]:
-    """Examples whose predicted side is `nlp` run over the gold texts (as `nlp.evaluate` does)."""
+OnDoc = Optional[Callable[[int], None]]
+
+
+def predict_examples(nlp: Language, gold_docs: Sequence[Doc], batch_size: Optional[int] = None,
+                     on_doc: OnDoc = None) -> List[Example]:
+    """Examples whose predicted side is `nlp` run over the gold texts (as `nlp.evaluate` does);
+    `on_doc` is called with the number of docs done after each (progress)."""
     examples = [Example(nlp.make_doc(doc.text), doc) for doc in gold_docs]
     predicted = nlp.pipe((eg.predicted for eg in examples), batch_size=batch_size or nlp.batch_size)
-    for eg, doc in zip(examples, predicted):
+    for i, (eg, doc) in enumerate(zip(examples, predicted), 1):
         eg.predicted = doc
+        if on_doc is not None:
+            on_doc(i)
     return examples
 
 
@@ -30,7 +37,8 @@ def _finds_entities(nlp: Language, name: str) -> bool:
     return any(a == "doc.ents" or a.startswith(("doc.spans", "token.ent_")) for a in assigns)
 
 
-def predict_on_gold_entities(nlp: Language, gold_docs: Sequence[Doc], batch_size: Optional[int] = None) -> List[Example]:
+def predict_on_gold_entities(nlp: Language, gold_docs: Sequence[Doc], batch_size: Optional[int] = None,
+                             on_doc: OnDoc = None) -> List[Example]:
     """Examples whose predicted side carries the gold entities (span group, `doc.ents`, values)
     and everything else from `nlp`, with the components that find entities or values left out:
     how the link component does given perfect entities."""
@@ -46,8 +54,10 @@ def predict_on_gold_entities(nlp: Language, gold_docs: Sequence[Doc], batch_size
     disable = [name for name in nlp.pipe_names if _finds_entities(nlp, name)]
     with nlp.select_pipes(disable=disable):
         predicted = nlp.pipe((eg.predicted for eg in examples), batch_size=batch_size or nlp.batch_size)
-        for eg, doc in zip(examples, predicted):
+        for i, (eg, doc) in enumerate(zip(examples, predicted), 1):
             eg.predicted = doc
+            if on_doc is not None:
+                on_doc(i)
     return examples
 
 
@@ -88,6 +98,7 @@ def evaluate_docs(
     definitions: Optional[Path] = None,
     batch_size: Optional[int] = None,
     gold_entities: bool = False,
+    on_doc: OnDoc = None,
 ) -> Dict[str, Any]:
     """Score `nlp` on `gold_docs`.
 
@@ -97,6 +108,8 @@ def evaluate_docs(
         provenance and `definitions`, else derived from the labels and values in the docs.
     gold_entities (bool): give the pipeline the gold entities instead of running its entity and
         value components (`predict_on_gold_entities`): link scores with perfect entities.
+    on_doc (Optional[Callable[[int], None]]): called with the docs done so far as each is
+        predicted (e.g. `fgen.util.progress.Progress.update`).
     RETURNS (dict): every component's scores (`nlp.evaluate`-style), `ents_*` over the
         predicted entities, `ents_errors` (error classes per category, `entity_errors`),
         `words_<head>_p/r/f`, `words_errors` (the category head's wrong words by kind,
@@ -109,7 +122,7 @@ def evaluate_docs(
         scheme = scheme_of_docs(gold_docs, definitions)
     start = time.perf_counter()
     predict = predict_on_gold_entities if gold_entities else predict_examples
-    examples = predict(nlp, gold_docs, batch_size)
+    examples = predict(nlp, gold_docs, batch_size, on_doc)
     seconds = time.perf_counter() - start
     scores = score_examples(nlp, examples, scheme, gold_entities)
     with_entities = [eg for eg in examples if has_entities(eg.reference)]

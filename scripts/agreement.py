@@ -20,7 +20,7 @@ from fgen.util.atomic import write_bytes_atomic
 from fgen.util.console import msg
 from fgen.util.markdown import md_table
 from fgen.corpus.conversion import collect_files, pmid_of
-from fgen.corpus.mae import MaeDocument, MaeError, read_mae
+from fgen.formats.mae import MaeDocument, MaeError, read_mae
 from fgen.corpus.schemes import Scheme, find_definitions_dir, load_scheme
 from fgen.scoring.word_scores import scored_heads
 

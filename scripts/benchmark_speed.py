@@ -17,7 +17,16 @@ times. Words are non-space tokens. Peak RSS is `ru_maxrss` of the measuring proc
 P > 1 also of the largest worker process (spaCy forks the workers, so pages shared with the
 main process count in both). With P > 1 every repeat starts its own workers, and their
 start-up is timed, as in any `nlp.pipe(..., n_process=P)` call. P > 1 is not measured on GPU.
+
+`--runtimes torch,onnx,onnx-int8` measures every setting once per encoder runtime (the
+environment variable FGEN_ENCODER_RUNTIME of the measuring process, fgen/pipeline/layers/
+onnx_encoder.py; "default": unset). The reference, measured in its own process too unless
+`--no-reference`: the bare PyTorch fp32 forward of the pipeline's encoder over the whole texts
+(Hugging Face tokenizer, truncated to the encoder's limit, batches of the first batch size, no
+gradient, words counted as above). The machine's load moves both alike, so the table's ratio of
+the pipeline to it is what compares runs on different machines or days.
 """
+import os
 import multiprocessing
 import resource
 import shlex
@@ -36,12 +45,15 @@ import typer
 from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 
-from fgen.annotate.inputs import Problem, read_jsonl, read_txt
+from fgen.formats.jsonl import read_jsonl
+from fgen.formats.records import Problem
+from fgen.formats.text import read_txt
 from fgen.util.atomic import write_bytes_atomic
 from fgen.runs.benchmarking import machine, maxrss_mb, mean_std, update_report
 from fgen.util.console import msg
 from fgen.util.markdown import md_table
 from fgen.annotate.loading import PipelineLoadError, load_pipeline, use_device
+from fgen.pipeline.layers.onnx_encoder import CHOICES as RUNTIME_CHOICES, ENV_VARIABLE as RUNTIME_VARIABLE
 
 MARKS = ("<!-- speed-benchmark:start -->", "<!-- speed-benchmark:end -->")
 DATA_SUFFIXES = (".spacy", ".jsonl", ".txt")
@@ -171,7 +183,8 @@ def _timed_pass(nlp: spacy.language.Language, texts: List[str], batch_size: int,
     return {"seconds": seconds, "docs": n_docs, "words": n_words}
 
 
-def measure(model: str, texts: List[str], batch_size: int, n_process: int, repeats: int, gpu_id: int = -1) -> Dict[str, Any]:
+def measure(model: str, texts: List[str], batch_size: int, n_process: int, repeats: int, gpu_id: int = -1,
+            runtime: Optional[str] = None) -> Dict[str, Any]:
     """Load `model` and time `repeats` passes of `nlp.pipe` over `texts`, after a warm-up.
     Meant to run in a fresh process (see `run_setting`): the peak memory is the process's.
 
@@ -180,6 +193,8 @@ def measure(model: str, texts: List[str], batch_size: int, n_process: int, repea
         peak allocated memory.
     RAISES (BenchmarkError): when the GPU cannot be used or the model cannot be loaded.
     """
+    if runtime:  # read by the encoder at its first call, in this process and its workers
+        os.environ[RUNTIME_VARIABLE] = runtime
     try:
         use_device(gpu_id)
         start = time.perf_counter()
@@ -197,7 +212,7 @@ def measure(model: str, texts: List[str], batch_size: int, n_process: int, repea
     docs_per_second = [p["docs"] / p["seconds"] for p in passes]
     torch = sys.modules.get("torch")
     return {
-        "batch_size": batch_size, "n_process": n_process, "skipped": None,
+        "batch_size": batch_size, "n_process": n_process, "runtime": runtime or "default", "skipped": None,
         "docs": passes[0]["docs"], "words": passes[0]["words"],
         "seconds": [p["seconds"] for p in passes],
         "words_per_second": words_per_second, "docs_per_second": docs_per_second,
@@ -212,12 +227,54 @@ def measure(model: str, texts: List[str], batch_size: int, n_process: int, repea
     }
 
 
+def measure_reference(model: str, texts: List[str], batch_size: int, repeats: int) -> Dict[str, Any]:
+    """Time the bare PyTorch fp32 forward of `model`'s encoder (its first
+    `fgen.encoder_features.v1`) over whole `texts`, `batch_size` texts per call, after a warm-up.
+
+    RETURNS (Dict[str, Any]): per-repeat seconds and words/s, their mean, and peak RSS (MB).
+    RAISES (BenchmarkError): when the pipeline has no such encoder.
+    """
+    import torch
+
+    from fgen.pipeline.layers.encoder_features import pipeline_features_nodes, torch_module
+
+    try:
+        nlp = load_pipeline(model, require_fgen=False)
+    except PipelineLoadError as err:
+        raise BenchmarkError(str(err)) from None
+    nodes = pipeline_features_nodes(nlp)
+    if not nodes:
+        raise BenchmarkError(f"{model}: no fgen.encoder_features.v1 encoder for the reference")
+    module, tokenizer = torch_module(nodes[0].layers[0]), nodes[0].layers[0].tokenizer
+    module.eval()
+    n_words = sum(sum(not token.is_space for token in doc) for doc in nlp.tokenizer.pipe(texts))
+    limit = min(tokenizer.model_max_length, module.config.max_position_embeddings)
+
+    def one_pass(batch: List[str]) -> float:
+        start = time.perf_counter()
+        with torch.no_grad():
+            for i in range(0, len(batch), batch_size):
+                module(**tokenizer(batch[i:i + batch_size], padding=True, truncation=True, max_length=limit, return_tensors="pt"))
+        return time.perf_counter() - start
+
+    one_pass(texts[:WARMUP_TEXTS])
+    seconds = [one_pass(texts) for _ in range(repeats)]
+    words_per_second = [n_words / s for s in seconds]
+    return {"batch_size": batch_size, "words": n_words, "seconds": seconds, "words_per_second": words_per_second,
+            "words_per_second_mean": statistics.mean(words_per_second), "peak_rss_mb": _peak_rss_mb(resource.RUSAGE_SELF),
+            "torch_threads": torch.get_num_threads()}
+
+
 def worker_main(spec_path: Path, result_path: Path) -> int:
     """Entry point of the measuring process: the spec (model, texts, setting) from a JSON file;
     the result, or {"error": "path: reason"}, to another."""
     spec = srsly.read_json(spec_path)
     try:
-        result = measure(spec["model"], srsly.read_json(spec["texts_path"]), spec["batch_size"], spec["n_process"], spec["repeats"], spec["gpu_id"])
+        texts = srsly.read_json(spec["texts_path"])
+        if spec.get("reference"):
+            result = measure_reference(spec["model"], texts, spec["batch_size"], spec["repeats"])
+        else:
+            result = measure(spec["model"], texts, spec["batch_size"], spec["n_process"], spec["repeats"], spec["gpu_id"], spec.get("runtime"))
     except BenchmarkError as err:
         srsly.write_json(result_path, {"error": str(err)})
         return 1
@@ -225,7 +282,8 @@ def worker_main(spec_path: Path, result_path: Path) -> int:
     return 0
 
 
-def run_setting(model: str, texts_path: Path, batch_size: int, n_process: int, repeats: int, gpu_id: int) -> Dict[str, Any]:
+def run_setting(model: str, texts_path: Path, batch_size: int, n_process: int, repeats: int, gpu_id: int,
+                runtime: Optional[str] = None, reference: bool = False) -> Dict[str, Any]:
     """Measure one setting in a fresh Python process (this script with WORKER_FLAG).
 
     RAISES (BenchmarkError): the measurement's own error, or the process's last output line
@@ -234,7 +292,8 @@ def run_setting(model: str, texts_path: Path, batch_size: int, n_process: int, r
     with tempfile.TemporaryDirectory(prefix="fgen-speed-") as tmp:
         spec, result = Path(tmp) / "spec.json", Path(tmp) / "result.json"
         srsly.write_json(spec, {"model": model, "texts_path": str(texts_path), "batch_size": batch_size,
-                                "n_process": n_process, "repeats": repeats, "gpu_id": gpu_id})
+                                "n_process": n_process, "repeats": repeats, "gpu_id": gpu_id, "runtime": runtime,
+                                "reference": reference})
         proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), WORKER_FLAG, str(spec), str(result)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if result.exists():
@@ -258,11 +317,15 @@ def _mb(value: Optional[float]) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
-def report_table(results: List[Dict[str, Any]]) -> str:
-    """Markdown: one row per setting, mean ± std over repeats."""
+def report_table(results: List[Dict[str, Any]], reference: Optional[Dict[str, Any]] = None) -> str:
+    """Markdown: one row per setting, mean ± std over repeats; with a `reference` (measure_reference)
+    a row for it and each setting's words/s as a multiple of its words/s."""
     gpu = any("gpu_max_memory_mb" in r for r in results)
+    runtimes = any(r.get("runtime", "default") != "default" for r in results)
     header = ["batch size", "processes", "words/s", "docs/s", "peak RSS (MB)", "peak RSS per worker (MB)", "load (s)"]
     header += ["GPU peak allocated (MB)"] if gpu else []
+    header += ["encoder runtime"] if runtimes else []
+    header += ["× bare encoder"] if reference else []
     rows = []
     for r in results:
         if r["skipped"]:
@@ -272,7 +335,13 @@ def report_table(results: List[Dict[str, Any]]) -> str:
                    mean_std(r["docs_per_second"], 1.0, 1), _mb(r["peak_rss_mb"]), _mb(r["peak_rss_worker_mb"]),
                    f"{r['load_seconds']:.1f}"]
             row += [_mb(r.get("gpu_max_memory_mb"))] if gpu else []
+            row += [r.get("runtime", "default")] if runtimes else []
+            row += [f"{r['words_per_second_mean'] / reference['words_per_second_mean']:.2f}"] if reference else []
         rows.append(row)
+    if reference:
+        rows.append([str(reference["batch_size"]), "1", mean_std(reference["words_per_second"], 1.0, 0), "-",
+                     _mb(reference["peak_rss_mb"]), "-", "-"] + (["-"] if gpu else []) +
+                    (["bare PyTorch fp32 encoder"] if runtimes else []) + ["1.00"])
     return "\n".join(md_table(header, rows))
 
 
@@ -300,6 +369,25 @@ def report_section(summary: Dict[str, Any], table: str) -> str:
 # ---------------------------------------------------------------- CLI
 
 
+def runtimes_of(value: str) -> List[Optional[str]]:
+    """The encoder runtimes of `--runtimes` (None: "default", the variable left unset).
+
+    RAISES (BenchmarkError): for an unknown runtime.
+    """
+    names = list(dict.fromkeys(v.strip() for v in value.split(",") if v.strip())) or ["default"]
+    unknown = [n for n in names if n != "default" and n not in RUNTIME_CHOICES]
+    if unknown:
+        raise BenchmarkError(f"--runtimes: unknown {', '.join(unknown)} (expected default, {', '.join(RUNTIME_CHOICES)})")
+    return [None if n == "default" else n for n in names]
+
+
+def has_encoder(model: str) -> bool:
+    """Whether the pipeline's config names an `fgen.encoder_features.v1` (the reference's encoder)."""
+    path = Path(model) if Path(model).exists() else spacy.util.get_package_path(model)
+    config = next(Path(path).glob("**/config.cfg"), None)
+    return config is not None and "fgen.encoder_features.v1" in config.read_text(encoding="utf8")
+
+
 def settings_of(batch_sizes: str, n_processes: str, gpu_id: int) -> List[Tuple[int, int]]:
     """The (batch size, processes) settings of the options, processes-major.
 
@@ -311,16 +399,18 @@ def settings_of(batch_sizes: str, n_processes: str, gpu_id: int) -> List[Tuple[i
     return [(b, p) for p in numbers for b in parse_ints(batch_sizes, "--batch-sizes")]
 
 
-def benchmark(model: str, texts_path: Path, settings: List[Tuple[int, int]], repeats: int, gpu_id: int) -> List[Dict[str, Any]]:
-    """Every setting measured (or skipped), one process after another, with a line of progress each."""
+def benchmark(model: str, texts_path: Path, settings: List[Tuple[int, int]], repeats: int, gpu_id: int,
+              runtimes: Sequence[Optional[str]] = (None,)) -> List[Dict[str, Any]]:
+    """Every setting measured (or skipped) with every runtime, one process after another, with a
+    line of progress each."""
     results = []
-    for batch_size, n_process in settings:
+    for (batch_size, n_process), runtime in [(setting, runtime) for setting in settings for runtime in runtimes]:
         if gpu_id >= 0 and n_process > 1:
             results.append(skipped(batch_size, n_process, GPU_MULTIPROCESS_NOTE))
             msg.warn(f"batch size {batch_size}, {n_process} processes: skipped ({GPU_MULTIPROCESS_NOTE})")
             continue
-        r = run_setting(model, texts_path, batch_size, n_process, repeats, gpu_id)
-        msg.text(f"batch size {batch_size}, {n_process} process(es): {mean_std(r['words_per_second'], 1.0, 0)} words/s, "
+        r = run_setting(model, texts_path, batch_size, n_process, repeats, gpu_id, runtime)
+        msg.text(f"batch size {batch_size}, {n_process} process(es), runtime {r['runtime']}: {mean_std(r['words_per_second'], 1.0, 0)} words/s, "
                  f"{mean_std(r['docs_per_second'], 1.0, 1)} docs/s, peak RSS {r['peak_rss_mb']:.0f} MB")
         results.append(r)
     return results
@@ -337,11 +427,14 @@ def main(
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, -1 for CPU"),
     report: Optional[Path] = typer.Option(None, "--report", help="Markdown file whose speed section is (re)written"),
     output: Optional[Path] = typer.Option(None, "--output", help="Raw results as JSON"),
+    runtimes: str = typer.Option("default", "--runtimes", help="Comma-separated encoder runtimes (default, torch, onnx, onnx-int8)"),
+    reference: bool = typer.Option(True, "--reference/--no-reference", help="Also time the bare PyTorch fp32 encoder forward (pipelines with an fgen encoder)"),
 ) -> None:
     """Measure words/s, docs/s and peak memory of MODEL on DATA per batch size and number of
     processes; print a table and record it."""
     try:  # everything that can be checked before the first (slow) measurement
         settings = settings_of(batch_sizes, n_process, gpu_id)
+        chosen = runtimes_of(runtimes)
         texts = read_texts(data, limit)
         check_model(model)
     except BenchmarkError as err:
@@ -350,9 +443,12 @@ def main(
         texts_path = Path(tmp) / "texts.json"
         srsly.write_json(texts_path, texts)
         try:
-            results = benchmark(model, texts_path, settings, repeats, gpu_id)
+            results = benchmark(model, texts_path, settings, repeats, gpu_id, chosen)
+            bare = run_setting(model, texts_path, settings[0][0], 1, repeats, -1, reference=True) if reference and has_encoder(model) else None
         except BenchmarkError as err:
             msg.fail(str(err), exits=1)
+    if bare is not None:
+        msg.text(f"bare PyTorch fp32 encoder, batch size {bare['batch_size']}: {mean_std(bare['words_per_second'], 1.0, 0)} words/s")
     measured = [r for r in results if not r["skipped"]]
     first = measured[0]  # settings_of leaves at least one setting to measure
     summary = {
@@ -360,9 +456,9 @@ def main(
         "date": date.today().isoformat(), "machine": machine(), "gpu_id": gpu_id, "gpu_name": first.get("gpu_name"),
         "model": {"argument": model, **first["meta"]},
         "data": {"path": str(data), "texts": len(texts), "words": first["words"]},
-        "repeats": repeats, "results": results,
+        "repeats": repeats, "results": results, "reference": bare,
     }
-    table = report_table(results)
+    table = report_table(results, bare)
     print(table)
     if output is not None:
         write_bytes_atomic(output, srsly.json_dumps(summary, indent=2).encode("utf8"))

@@ -19,7 +19,8 @@ from fgen.util.console import msg
 import fgen  # noqa: F401  registers doc._.links and doc._.provenance
 from fgen.annotate.inputs import AnnotateError
 from fgen.annotate.output_location import check_output_location
-from fgen.annotate.outputs import mae_file_content, safe_file_name, write_mae_folder
+from fgen.annotate.outputs import write_mae_folder
+from fgen.formats.mae_doc import mae_file_content, safe_file_name
 from fgen.corpus.schemes import Scheme, find_definitions_dir, load_scheme
 
 app = typer.Typer(add_completion=False)

@@ -7,8 +7,8 @@ import spacy
 from spacy.tokens import Doc, DocBin, Span
 
 from fgen.doc_layout import SPAN_KEY, links_annotated, set_links
-from fgen.corpus.mae import read_mae
-from fgen.corpus.mae_doc import doc_to_mae, mae_to_doc
+from fgen.formats.mae import read_mae
+from fgen.formats.mae_doc import doc_to_mae, mae_to_doc
 from fgen.corpus.tokenizer import customize_tokenizer, make_nlp, tokenize_at_boundaries
 
 from .conftest import TEXT
@@ -162,7 +162,7 @@ def test_set_links_rejects_foreign_spans(nlp):
 
 
 def test_empty_doc(nlp, v2_scheme):
-    from fgen.corpus.mae import MaeDocument
+    from fgen.formats.mae import MaeDocument
 
     doc = mae_to_doc(nlp, MaeDocument(""), v2_scheme, {}).doc
     assert len(doc) == 0 and doc._.links == [] and list(doc.ents) == []

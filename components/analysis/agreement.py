@@ -25,8 +25,8 @@ from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence,
 from spacy.training import Example
 
 from fgen.corpus.conversion import pmid_of
-from fgen.corpus.mae import Fragment, MaeDocument, MaeEntity, MaeLink
-from fgen.corpus.mae_doc import mae_to_doc
+from fgen.formats.mae import Fragment, MaeDocument, MaeEntity, MaeLink
+from fgen.formats.mae_doc import mae_to_doc
 from fgen.corpus.schemes import Scheme
 from fgen.corpus.tokenizer import make_nlp
 from fgen.scoring.word_scores import score_words

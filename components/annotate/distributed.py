@@ -7,7 +7,7 @@ its file with the single-machine readers (`fgen.annotate.inputs.read_file`), ann
 the single-machine semantics (`fgen.annotate.isolation`: a record the pipeline fails on is
 skipped and named, the rest written) and writes `OUTPUT_DIR/<input stem>.parquet` all at once
 (`fgen.util.atomic`: fsynced, renamed), its manifest line in the footer
-(`fgen.annotate.parquet.MANIFEST_KEY`); the driver appends that line to
+(`fgen.formats.parquet.MANIFEST_KEY`); the driver appends that line to
 `OUTPUT_DIR/manifest.jsonl`. An input is done when its Parquet footer reads and holds the rows
 its line records (`done_entry`); a rerun skips those, and first appends the lines of finished
 files the manifest lacks (a driver stopped between a worker's rename and its append). A worker
@@ -41,8 +41,8 @@ from spacy.tokens import Doc
 from fgen.annotate.bounds import pipe_by_length, record_limit, token_limit, within_token_limit
 from fgen.annotate.inputs import INPUT_SUFFIXES, AnnotateError, Problem, Record, input_files, input_suffix, read_file, within_max_length
 from fgen.annotate.isolation import annotated_isolated, failures_collected
-from fgen.annotate.pubmed import DeletedCitations, FileProblem
-from fgen.annotate.records import doc_record
+from fgen.formats.records import DeletedCitations, FileProblem
+from fgen.formats.jsonl import doc_record
 from fgen.annotate.watchdog import ClusterWatchdog
 from fgen.util.atomic import append_durable, write_bytes_atomic
 
@@ -71,7 +71,7 @@ def done_entry(output_dir: Path, path: Path, markers: bool = False) -> Optional[
     """The manifest line of the input `path` when its output in `output_dir` is complete: a
     Parquet file whose footer reads and holds the rows the line in it records (with `markers`,
     its `_SUCCESS` marker exists too); else None."""
-    from fgen.annotate.parquet import recorded_manifest
+    from fgen.formats.parquet import recorded_manifest
 
     output = output_dir / output_name(path)
     if markers and not output.with_name(output.name + MARKER_SUFFIX).exists():
@@ -217,7 +217,7 @@ def annotate_file(
         worker, `model`, `model_version`, `model_path`, `max_chars` and `max_tokens` (the limits
         applied), and `attempt` (unique to this write).
     """
-    from fgen.annotate.parquet import check_row, parquet_bytes, parquet_schema, schema_roles
+    from fgen.formats.parquet import check_row, parquet_bytes, parquet_schema, schema_roles
 
     started, start, cpu_start = time.time(), time.perf_counter(), time.process_time()
     report = _FileReport(path)

@@ -2,13 +2,16 @@
 
 Inputs (`fgen.annotate.inputs.read_records`): a `.txt` file (one abstract per line, or the whole file with
 `whole_file`), a `.jsonl` file (`{"id": ..., "text": ...}` per line), a PubMed XML file
-(`PubmedArticleSet`, streamed), or a folder holding any of these. Readers yield `Record`s and,
+(`PubmedArticleSet`, streamed), a BioC collection (`.xml`, `.json`), a PubTator file
+(`.pubtator`), or a folder holding any of these (readers in `fgen.formats`). Readers yield `Record`s and,
 for input they cannot use, `Problem`s naming the position (`path:line`, `path: article N`) and
 the reason, so one bad record never stops a run.
 
 Outputs (`fgen.annotate.outputs.render_output`): `jsonl` (entities with offsets, values and confidences, statements
 with scores), `mae` (a folder of MAE XML files, one per doc), `html` (displaCy plus the
-statements) and `spacy` (a DocBin with user data).
+statements), `spacy` (a DocBin with user data), `bioc-xml` and `bioc-json` (a BioC collection:
+passages, entities as annotations, statements as relations) and `pubtator` (entities only). A
+record's passages (PubMed XML, BioC, PubTator input) travel in `doc._.provenance["passages"]`.
 
 Journal (`fgen.annotate.journal`): every annotated doc is appended to `OUTPUT.partial.jsonl` as one line
 (after a header naming the model and the input), flushed at once and fsynced at most
@@ -40,6 +43,7 @@ from fgen.annotate.journal import (
 from fgen.annotate.output_location import check_output_location, remove_stale_temporaries
 from fgen.annotate.outputs import output_format, render_output
 from fgen.corpus.schemes import Scheme
+from fgen.formats.passages import PROVENANCE_KEY as PASSAGES
 from fgen.util.atomic import DurableAppend
 
 
@@ -215,7 +219,8 @@ def annotate(
                 counts["skipped"] += 1
                 report(item)
             elif item.id not in state.done:
-                yield text, {"id": item.id, "pmid": item.pmid, "position": item.position}
+                passages = [p.to_dict() for p in item.passages] or None  # for the writers with passages (BioC, PubTator)
+                yield text, {"id": item.id, "pmid": item.pmid, PASSAGES: passages, "position": item.position}
 
     failures: List[BaseException] = []
     # flushed per doc (a killed run loses at most the doc being written), synced each second and at the end

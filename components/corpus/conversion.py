@@ -17,8 +17,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from fgen.corpus.mae import MaeDocument, MaeError, read_mae
-from fgen.corpus.mae_doc import SpanIssue, mae_to_doc
+from fgen.formats.mae import MaeDocument, MaeError, read_mae
+from fgen.formats.mae_doc import SpanIssue, mae_to_doc
 from fgen.corpus.schemes import Scheme
 
 _PMID_RE = re.compile(r"PMI?D?S?_?(\d{5,9})", re.IGNORECASE)

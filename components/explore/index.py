@@ -1,5 +1,5 @@
 """The explorer's index: annotate's records (JSONL lines or the Ray job's Parquet rows, the fields
-of `fgen.annotate.records.doc_record`) as DuckDB tables, one row per statement with its members'
+of `fgen.formats.jsonl.doc_record`) as DuckDB tables, one row per statement with its members'
 normalised text, value and offsets (`statements`), the abstracts (`records`), the normalised
 form of every member text seen (`norm`) and one row per group of statements (`statement_groups`:
 members, abstracts, best score and best evidence, refreshed for the groups an input touches), so

@@ -142,7 +142,7 @@ def create_app(index: Union[str, Path], model: Optional[str] = None) -> Any:
 
     def annotate_text(text: str) -> Dict[str, Any]:
         from fgen.annotate.loading import load_pipeline
-        from fgen.annotate.records import doc_record
+        from fgen.formats.jsonl import doc_record
 
         if "nlp" not in pipeline:
             pipeline["nlp"] = load_pipeline(model)

@@ -21,7 +21,7 @@ from fgen.analysis.agreement import (
     strict_pairs,
     words_of,
 )
-from fgen.corpus.mae import MaeDocument, MaeEntity, MaeLink, mae_to_string, read_mae
+from fgen.formats.mae import MaeDocument, MaeEntity, MaeLink, mae_to_string, read_mae
 from fgen.corpus.schemes import Scheme, load_scheme, scheme_from_definitions
 
 from ..conftest import run_script

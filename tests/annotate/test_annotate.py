@@ -21,15 +21,18 @@ from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
 import fgen  # noqa: F401  registers the Doc and Span extensions
-from fgen.annotate.inputs import (
-    AnnotateError, Problem, Record, input_files, read_jsonl, read_records, read_txt,
-)
+from fgen.annotate.inputs import AnnotateError, Problem, Record, input_files, read_records
+from fgen.formats.jsonl import read_jsonl
+from fgen.formats.readers import INPUT_SUFFIXES
+from fgen.formats.text import read_txt
 from fgen.annotate.loading import PipelineLoadError, load_pipeline
 from fgen.annotate.run_loop import annotate
 from fgen.annotate.journal import input_source, journal_header, journal_line, journal_path, model_source, recover_journal
-from fgen.annotate.outputs import doc_to_html, output_format, resolve_scheme, safe_file_name
+from fgen.annotate.outputs import output_format, resolve_scheme
+from fgen.formats.html import doc_to_html
+from fgen.formats.mae_doc import safe_file_name
 from fgen.doc_layout import SPAN_KEY, set_links
-from fgen.corpus.mae import read_mae
+from fgen.formats.mae import read_mae
 
 REPO = Path(__file__).resolve().parents[2]
 ROLES = ("PERTURBING_ACTION", "CONTEXT", "EFFECT", "PHENOTYPE")
@@ -168,7 +171,7 @@ def test_folder_input_sorted_recursive_with_duplicates(tmp_path):
     assert [r.id for r in records] == ["a:1", "a:2", "x", "99"]
     assert problems == [
         f"{folder / 'b' / 'c.jsonl'}:2: duplicate id 'a:1' (first at {folder / 'a.txt'}:1)",
-        f"{folder / 'b' / 'notes.md'}: skipped: not a .txt, .jsonl, .xml, .xml.gz file",
+        f"{folder / 'b' / 'notes.md'}: skipped: not a {', '.join(INPUT_SUFFIXES)} file",
     ]
 
 

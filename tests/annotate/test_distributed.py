@@ -28,7 +28,7 @@ from fgen.annotate.distributed import (
     DUPLICATES, MANIFEST, Interrupted, annotate_file, done_entry, expand_inputs, is_done, output_name, rebuild_manifest, report_duplicates, run,
 )
 from fgen.annotate.inputs import AnnotateError
-from fgen.annotate.parquet import MANIFEST_KEY, read_parquet_rows
+from fgen.formats.parquet import MANIFEST_KEY, read_parquet_rows
 from fgen.annotate.run_loop import annotate
 
 pytestmark = pytest.mark.xdist_group("ray")  # one worker runs them all: one cluster

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fgen.annotate.output_location import OUTPUT_MARKER
 from fgen.annotate.run_loop import annotate
-from fgen.corpus.mae import read_mae
+from fgen.formats.mae import read_mae
 from tests.annotate.test_annotate import LINKED, PLAIN, UNLINKED, write_jsonl_input
 from tests.conftest import run_script
 

@@ -1,4 +1,4 @@
-"""fgen.annotate.pubmed: PubMed XML as PubMed ships it (`.xml` and streamed `.xml.gz`, structured
+"""fgen.formats.pubmed: PubMed XML as PubMed ships it (`.xml` and streamed `.xml.gz`, structured
 abstracts, articles without an abstract, book articles, DeleteCitation blocks, broken files), and
 its problems reaching the single-machine annotate's counts."""
 import gzip
@@ -9,7 +9,7 @@ import pytest
 import spacy
 
 from fgen.annotate.inputs import AnnotateError, Problem, Record, input_files, read_records
-from fgen.annotate.pubmed import BOOK_ARTICLE, NO_ABSTRACT, DeletedCitations, FileProblem, read_pubmed_xml
+from fgen.formats.pubmed import BOOK_ARTICLE, NO_ABSTRACT, DeletedCitations, FileProblem, read_pubmed_xml
 from fgen.annotate.run_loop import annotate
 
 DOCTYPE = ('<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" '

@@ -1,4 +1,4 @@
-"""fgen.annotate.records.doc_record, the one record of an annotated doc, and fgen.annotate.parquet,
+"""fgen.formats.jsonl.doc_record, the one record of an annotated doc, and fgen.formats.parquet,
 which stores it: a Parquet row read back is the JSONL record."""
 import json
 
@@ -7,8 +7,8 @@ import spacy
 from spacy.tokens import Span
 
 import fgen  # noqa: F401  registers the Doc and Span extensions
-from fgen.annotate.parquet import parquet_bytes, parquet_schema, read_parquet_rows
-from fgen.annotate.records import doc_record
+from fgen.formats.parquet import parquet_bytes, parquet_schema, read_parquet_rows
+from fgen.formats.jsonl import doc_record
 from fgen.doc_layout import SPAN_KEY, set_links
 
 TEXT = "Knockdown of ATG12 inhibits tumorigenesis in UM cells."

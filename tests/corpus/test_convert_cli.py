@@ -11,7 +11,7 @@ from pathlib import Path
 import spacy
 from spacy.tokens import DocBin
 
-from fgen.corpus.mae import read_mae
+from fgen.formats.mae import read_mae
 
 from ..conftest import REPO, TEXT, mae_xml, run_script, v2_tags
 

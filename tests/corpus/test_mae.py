@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from fgen.corpus.mae import MaeError, mae_to_string, parse_spans, read_mae
+from fgen.formats.mae import MaeError, mae_to_string, parse_spans, read_mae
 from fgen.corpus.schemes import load_scheme
 
 from ..conftest import TEXT, mae_xml, offsets, v2_tags
@@ -40,7 +40,7 @@ def test_write_read_round_trip(tiny_corpus, scheme_name, path):
 
 def test_write_escapes_cdata_end_and_quotes(v2_scheme):
     text = 'A "quoted" ]]> & <tag> text'
-    from fgen.corpus.mae import MaeDocument, MaeEntity
+    from fgen.formats.mae import MaeDocument, MaeEntity
 
     record = MaeDocument(text, [MaeEntity("C0", "CONTEXT", [(0, 10)], {"context": "cells"})])
     again = read_mae("mem.xml", v2_scheme, data=mae_to_string(record, v2_scheme).encode("utf8"))

@@ -7,8 +7,8 @@ import spacy
 from spacy.tokens import DocBin
 
 from fgen.corpus.conversion import collect_files, convert_paths
-from fgen.corpus.mae import mae_to_string, read_mae
-from fgen.corpus.mae_doc import doc_to_mae, mae_to_doc
+from fgen.formats.mae import mae_to_string, read_mae
+from fgen.formats.mae_doc import doc_to_mae, mae_to_doc
 from fgen.corpus.schemes import load_scheme
 from fgen.corpus.tokenizer import make_nlp
 

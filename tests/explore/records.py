@@ -1,4 +1,4 @@
-"""Records shaped like `fgen.annotate.records.doc_record`'s, written by the explorer's tests: an
+"""Records shaped like `fgen.formats.jsonl.doc_record`'s, written by the explorer's tests: an
 abstract and its statements given as the members' words, offsets found in the text."""
 import json
 from pathlib import Path
@@ -69,8 +69,8 @@ HTML_RECORD = make_record(
 
 
 def write_parquet(path: Path, records: Iterable[Dict[str, Any]], roles: Sequence[str] = tuple(VALUES)) -> Path:
-    """`records` as the Ray job writes them (`fgen.annotate.parquet`)."""
-    from fgen.annotate.parquet import parquet_bytes, parquet_schema
+    """`records` as the Ray job writes them (`fgen.formats.parquet`)."""
+    from fgen.formats.parquet import parquet_bytes, parquet_schema
 
     rows = [{**r, "source_file": "in.jsonl", "model": "test", "model_version": "0"} for r in records]
     path.write_bytes(parquet_bytes(rows, parquet_schema(roles)))

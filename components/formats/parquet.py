@@ -1,4 +1,4 @@
-"""Parquet output: the records of `fgen.annotate.records.doc_record` plus where they came from and
+"""Parquet output: the records of `fgen.formats.jsonl.doc_record` plus where they came from and
 which model made them, one file per input file (written all at once by `fgen.annotate.distributed`).
 
 A file also carries its manifest line (records read, skipped with reasons, records the pipeline

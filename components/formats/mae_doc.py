@@ -1,13 +1,16 @@
-"""MAE document <-> spaCy Doc, both ways, exactly (offsets, categories, values, links)."""
+"""MAE document <-> spaCy Doc, both ways, exactly (offsets, categories, values, links), and the
+MAE XML of an annotated doc as annotate writes it (`mae_file_content`, `safe_file_name`)."""
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from fgen.doc_layout import SPAN_KEY, get_links, set_links, spans_overlap
-from fgen.corpus.mae import DEFAULT_ROOT_TAG, MaeDocument, MaeEntity, MaeLink
+from fgen.formats.mae import DEFAULT_ROOT_TAG, MaeDocument, MaeEntity, MaeLink, mae_to_string
+from fgen.formats.records import FormatError
 from fgen.corpus.schemes import Scheme
 from fgen.corpus.tokenizer import tokenize_at_boundaries
 
@@ -122,3 +125,42 @@ def doc_to_mae(doc: Doc, scheme: Scheme) -> MaeDocument:
         links.append(MaeLink(f"EN{i}", members))
     provenance = doc._.provenance or {}
     return MaeDocument(doc.text, list(entities.values()), links, provenance.get("root_tag", DEFAULT_ROOT_TAG))
+
+
+def safe_file_name(doc_id: Union[str, int], taken: Set[str]) -> str:
+    """A file name `<id>.xml` made of letters, digits, `.`, `_`, `-` (no leading dot), unique in
+    `taken`; an id that ends in `.xml` already (a MAE file's name) keeps its one suffix."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", str(doc_id))[:150].lstrip(".")
+    stem = (stem[:-4] if stem.lower().endswith(".xml") else stem) or "doc"
+    name, n = f"{stem}.xml", 1
+    while name.lower() in taken:  # lower(): case-insensitive file systems
+        n += 1
+        name = f"{stem}-{n}.xml"
+    taken.add(name.lower())
+    return name
+
+
+# Characters XML 1.0 cannot carry at all, not even as references (PDF-to-text leaves them):
+# written as spaces, so every offset stays right.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe_mae(content: str) -> str:
+    """A MAE file's XML that reads back with the same text length and offsets: characters XML
+    cannot carry become spaces, and a carriage return leaves the CDATA section as `&#13;`
+    (XML parsers turn a literal CR LF into LF, which would shift every later span). Attribute
+    values carry no literal CR: `fgen.formats.mae` writes it as a reference there."""
+    content = NOT_XML.sub(" ", content)
+    return content.replace("\r", "]]>&#13;<![CDATA[")
+
+
+def mae_file_content(doc: Doc, doc_id: Union[str, int], scheme: Scheme) -> str:
+    """The MAE XML of one doc (see `xml_safe_mae`).
+
+    RAISES (FormatError): the doc does not fit the scheme.
+    """
+    try:
+        return xml_safe_mae(mae_to_string(doc_to_mae(doc, scheme), scheme))
+    except (KeyError, ValueError) as err:
+        reason = err.args[0] if isinstance(err, KeyError) and err.args else err
+        raise FormatError(f"{doc_id}: cannot be written as MAE with scheme {scheme.name} ({reason})") from err

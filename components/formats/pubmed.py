@@ -9,7 +9,6 @@ before them were read, the rest of the file was not.
 """
 import gzip
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator, Optional, Tuple, Union
 from xml.etree.ElementTree import Element, ParseError
@@ -17,25 +16,13 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from fgen.annotate.inputs import Item, Problem, Record
+from fgen.formats.records import DeletedCitations, FileProblem, Item, Passage, Problem, Record
+
 
 NO_ABSTRACT = "no abstract, skipped"
 BOOK_ARTICLE = "book article (PubmedBookArticle), skipped"
 # PMIDs shown in a DeleteCitation problem's reason; all of them are in `DeletedCitations.pmids`.
 SHOWN_PMIDS = 5
-
-
-@dataclass(frozen=True)
-class FileProblem(Problem):
-    """A problem that stopped the reading of a file: the records before it were read, the rest was not."""
-
-
-@dataclass(frozen=True)
-class DeletedCitations(Problem):
-    """A `DeleteCitation` block: PMIDs published by earlier baseline or update files that PubMed
-    withdrew, so their annotations should be removed from earlier outputs."""
-
-    pmids: Tuple[str, ...] = ()
 
 
 def open_binary(path: Path) -> IO[bytes]:
@@ -48,10 +35,10 @@ def _all_text(el: Optional[Element]) -> str:
     return "".join(el.itertext()).strip() if el is not None else ""
 
 
-def _section_text(part: Element) -> str:
+def _section_text(part: Element) -> Tuple[str, str]:
     # A structured abstract labels its parts (BACKGROUND, METHODS, ...), as PubMed shows them.
     text, label = _all_text(part), (part.get("Label") or "").strip()
-    return f"{label}: {text}" if text and label else text
+    return (f"{label}: {text}" if text and label else text), label
 
 
 def _article_item(el: Element, position: str) -> Item:
@@ -61,11 +48,16 @@ def _article_item(el: Element, position: str) -> Item:
     article = el.find("MedlineCitation/Article")
     if article is None:
         return Problem(position, f"PMID {pmid}: no <Article>")
-    abstract = [text for text in map(_section_text, article.findall("Abstract/AbstractText")) if text]
+    abstract = [(text, label) for text, label in map(_section_text, article.findall("Abstract/AbstractText")) if text]
     if not abstract:
         return Problem(position, f"PMID {pmid}: {NO_ABSTRACT}")
     title = _all_text(article.find("ArticleTitle"))
-    return Record(pmid, "\n".join([title, *abstract] if title else abstract), position, pmid=pmid)
+    parts = ([("title", title, ())] if title else []) + [("abstract", text, label) for text, label in abstract]
+    passages, offset = [], 0
+    for kind, text, label in parts:  # one line each: a passage's offset is where its line starts
+        passages.append(Passage(offset, len(text), kind, (("section", label),) if label else ()))
+        offset += len(text) + 1
+    return Record(pmid, "\n".join(text for _, text, _ in parts), position, pmid=pmid, passages=tuple(passages))
 
 
 def _book_problem(el: Element, position: str) -> Problem:

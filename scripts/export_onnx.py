@@ -20,7 +20,7 @@ import spacy
 import typer
 
 import fgen  # noqa: F401  registers fgen's extensions and functions
-from fgen.pipeline.layers.encoder_features import feature_models, torch_module
+from fgen.pipeline.layers.encoder_features import pipeline_features_nodes, torch_module
 from fgen.pipeline.layers.onnx_encoder import export_onnx, set_encoder_runtime, store_onnx
 from fgen.util.atomic import atomic_directory
 from fgen.util.console import msg
@@ -38,7 +38,7 @@ def feature_differences(nlp: spacy.Language, texts: List[str]) -> Dict[str, floa
     `texts` in one batch (mixed lengths: padded calls)."""
     docs = [nlp.make_doc(text) for text in texts]
     differences: Dict[str, float] = {}
-    for node in feature_models(nlp):
+    for node in pipeline_features_nodes(nlp):
         runs = {}
         for choice in ("torch", "onnx", "onnx-int8"):
             if choice == "onnx-int8" and "int8" not in node.attrs["onnx_encoder"]["variants"]:
@@ -57,7 +57,7 @@ def export_pipeline(nlp: spacy.Language, int8: bool = False, default: str = "fp3
 
     RETURNS (int): the number of nodes exported.
     """
-    nodes = feature_models(nlp)
+    nodes = pipeline_features_nodes(nlp)
     for node in nodes:
         store_onnx(node, export_onnx(torch_module(node.layers[0]), int8=int8), default=default)
     return len(nodes)

@@ -169,11 +169,7 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
         layers, backprop_encoder = pooled_layers_with_grad(model.layers[0], docs, chosen_layers(model))
     else:
         layers = cached_or_pooled_layers(model, docs)
-    fine_tuned = backprop_encoder is not None
-    if model.attrs["combine"] == "weighted":
-        outputs, backprop_combine = mix_layers(model, layers, fine_tuned)
-    else:
-        outputs, backprop_combine = combine_layers(model, layers, fine_tuned)
+    outputs, backprop_combine = combine_layers(model, layers, backprop_encoder is not None)
     if model.attrs.get("shared_as"):  # set when an ensemble's members read these features
         publish(model.attrs["shared_as"], docs, outputs)
 
@@ -215,6 +211,14 @@ def by_layer(model: Model, features: Floats2d) -> Floats3d:
 
 
 def combine_layers(model: Model, layers: List[Floats2d], with_d_layers: bool = False):
+    """Each doc's pooled layers combined as the node's `combine` says, and the backprop: the
+    gradient of the pooled layers when `with_d_layers` (the encoder is fine-tuned), else None."""
+    if model.attrs["combine"] == "weighted":
+        return combine_layers_weighted(model, layers, with_d_layers)
+    return combine_layers_unweighted(model, layers, with_d_layers)
+
+
+def combine_layers_unweighted(model: Model, layers: List[Floats2d], with_d_layers: bool = False):
     """The "concat" or "mean" combination of each doc's pooled layers (what the cache holds), and
     its backprop: the gradient of the pooled layers when `with_d_layers` (the encoder is
     fine-tuned), else None."""
@@ -232,7 +236,7 @@ def combine_layers(model: Model, layers: List[Floats2d], with_d_layers: bool = F
     return outputs, backprop
 
 
-def mix_layers(model: Model, layers: List[Floats2d], with_d_layers: bool = False):
+def combine_layers_weighted(model: Model, layers: List[Floats2d], with_d_layers: bool = False):
     """The "weighted" combination of each doc's layers, and its backprop into the mixing weights;
     it returns the gradient of the pooled layers when `with_d_layers`, else None."""
     xp = model.ops.xp
@@ -299,15 +303,26 @@ def feature_signature(model: Model) -> str:
     return digest.hexdigest()
 
 
-def feature_nodes(model: Model) -> List[Model]:
+def features_nodes(model: Model) -> List[Model]:
     """Every `fgen.encoder_features.v1` node in a model."""
     return [node for node in model.walk() if node.name == "encoder_features"]
 
 
-def feature_models(nlp: Language) -> List[Model]:
+def features_node(model: Model) -> Model:
+    """The one `fgen.encoder_features.v1` node of a model (e.g. a tok2vec's).
+
+    RAISES (ValueError): the model has none, or more than one.
+    """
+    found = features_nodes(model)
+    if len(found) != 1:
+        raise ValueError(f"Expected one fgen.encoder_features.v1 layer in the tok2vec model, found {len(found)}")
+    return found[0]
+
+
+def pipeline_features_nodes(nlp: Language) -> List[Model]:
     """Every `fgen.encoder_features.v1` node in the pipeline's component models."""
     return [node for _, proc in nlp.pipeline if isinstance(getattr(proc, "model", None), Model)
-            for node in feature_nodes(proc.model)]
+            for node in features_nodes(proc.model)]
 
 
 def enable_cache(model: Model, cache_dir: Optional[Union[str, Path]] = None) -> FeatureCache:
@@ -354,7 +369,7 @@ def create_cache_callback(cache_dir: Optional[str] = None) -> Callable[[Language
     """
 
     def before_update(nlp: Language, info: dict) -> None:
-        for model in feature_models(nlp):
+        for model in pipeline_features_nodes(nlp):
             if feature_cache(model) is None and not is_fine_tuned(model):
                 enable_cache(model, cache_dir)
 
@@ -371,7 +386,7 @@ def create_fine_tune_callback() -> Callable[[Language, dict], None]:
     """
 
     def before_update(nlp: Language, info: dict) -> None:
-        for model in feature_models(nlp):
+        for model in pipeline_features_nodes(nlp):
             if not is_fine_tuned(model):
                 enable_fine_tuning(model)
 

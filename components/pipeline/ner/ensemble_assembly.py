@@ -19,7 +19,7 @@ from spacy.language import Language
 from spacy.util import load_model_from_config
 from thinc.api import Config, Model
 
-from fgen.pipeline.layers.encoder_features import feature_nodes, feature_signature
+from fgen.pipeline.layers.encoder_features import feature_signature, features_node
 from fgen.pipeline.layers.shared_features import build_shared_encoder_features
 from fgen.pipeline.ner.ner_component import CONFIGURED_DECODING, DECODING_SETTINGS
 from fgen.pipeline.ner.ner_ensemble import average_member_crfs, ensemble_members
@@ -80,14 +80,6 @@ def assemble_ner_ensemble(
     ensemble.model.set_dim("nO", len(ensemble.tags))
     average_member_crfs(ensemble.model)
     return nlp
-
-
-def features_node(tok2vec_model: Model) -> Model:
-    """The `fgen.encoder_features.v1` node of a tok2vec model."""
-    found = feature_nodes(tok2vec_model)
-    if len(found) != 1:
-        raise ValueError(f"Expected one fgen.encoder_features.v1 layer in the tok2vec model, found {len(found)}")
-    return found[0]
 
 
 def _check_members(pipelines: Sequence[Language], tok2vec: str, ner: str) -> "tuple[str, int]":

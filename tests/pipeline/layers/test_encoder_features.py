@@ -15,7 +15,7 @@ from thinc.api import fix_random_seed
 import fgen  # noqa: F401
 from fgen.pipeline.layers import encoder_features, encoder_windows
 from fgen.pipeline.layers.encoder_features import (
-    create_cache_callback, disable_cache, doc_key, enable_cache, feature_cache, feature_models,
+    create_cache_callback, disable_cache, doc_key, enable_cache, feature_cache, pipeline_features_nodes,
 )
 
 from ...conftest import TEXT
@@ -89,7 +89,7 @@ def train_with_cache(encoder: Path, seed: int = 0, steps: int = 60) -> spacy.Lan
 
 
 def disable_caches(nlp) -> None:
-    for model in feature_models(nlp):
+    for model in pipeline_features_nodes(nlp):
         disable_cache(model)
 
 
@@ -101,7 +101,7 @@ def trained(tiny_bert):
 
 
 def features_of(nlp, docs):
-    (model,) = feature_models(nlp)
+    (model,) = pipeline_features_nodes(nlp)
     return model.predict(docs)
 
 
@@ -121,7 +121,7 @@ def assert_overfits_and_round_trips(nlp, path: Path) -> spacy.Language:
 
 def test_overfits_with_the_cache_on_and_round_trips(trained, tmp_path):
     loaded = assert_overfits_and_round_trips(trained, tmp_path / "model")
-    (model,) = feature_models(loaded)
+    (model,) = pipeline_features_nodes(loaded)
     assert encoder_features.feature_cache(model) is None  # a loaded pipeline computes its features live
 
 
@@ -130,7 +130,7 @@ def test_cached_and_live_features_are_equal(tiny_bert, tmp_path, combine):
     nlp = make_nlp(tiny_bert, combine=combine)
     nlp.initialize()
     docs = [nlp.make_doc(TEXT), nlp.make_doc("Knockdown of ZNNT1.  HeLa"), nlp.make_doc("")]
-    (model,) = feature_models(nlp)
+    (model,) = pipeline_features_nodes(nlp)
     live = model.predict(docs)
     cache = enable_cache(model, tmp_path / "cache")
     try:
@@ -151,7 +151,7 @@ def test_the_cache_belongs_to_its_model_and_never_travels(tiny_bert):
     nlp, other = make_nlp(tiny_bert), make_nlp(tiny_bert)
     nlp.initialize()
     other.initialize()
-    (model,), (other_model,) = feature_models(nlp), feature_models(other)
+    (model,), (other_model,) = pipeline_features_nodes(nlp), pipeline_features_nodes(other)
     saved = model.to_bytes()
     cache = enable_cache(model)
     encoder_features.enable_fine_tuning(other_model)
@@ -200,7 +200,7 @@ def test_features_cover_every_token_and_empty_docs(tiny_bert):
 def test_concat_width_and_layer_choice(tiny_bert):
     concat = make_nlp(tiny_bert, layers=(-2, -1), combine="concat")
     concat.initialize()
-    (model,) = feature_models(concat)
+    (model,) = pipeline_features_nodes(concat)
     assert model.get_dim("nO") == 64
     doc = concat.make_doc(TEXT)
     both = model.predict([doc])[0]
@@ -212,7 +212,7 @@ def test_concat_width_and_layer_choice(tiny_bert):
 def test_all_layers_are_the_embeddings_and_every_layer(tiny_bert):
     every = make_nlp(tiny_bert, layers="all", combine="concat")
     every.initialize()
-    (model,) = feature_models(every)
+    (model,) = pipeline_features_nodes(every)
     n_layers = encoder_features.torch_module(model.layers[0]).config.num_hidden_layers
     assert encoder_features.chosen_layers(model) == list(range(n_layers + 1))
     listed = make_nlp(tiny_bert, layers=list(range(n_layers + 1)), combine="concat")
@@ -221,7 +221,7 @@ def test_all_layers_are_the_embeddings_and_every_layer(tiny_bert):
     assert model.get_dim("nO") == 32 * (n_layers + 1)
     numpy.testing.assert_allclose(features_of(every, [doc])[0], features_of(listed, [doc])[0], rtol=1e-5, atol=1e-6)
     # the same features, the same cache folder
-    assert encoder_features.encoder_fingerprint(model) == encoder_features.encoder_fingerprint(feature_models(listed)[0])
+    assert encoder_features.encoder_fingerprint(model) == encoder_features.encoder_fingerprint(pipeline_features_nodes(listed)[0])
 
 
 def test_cache_keys_see_tokenization():
@@ -238,13 +238,13 @@ def test_cache_folder_sees_the_encoder_windows(tiny_bert):
     for window in (8, 12):
         nlp = make_nlp(tiny_bert, window=window)
         nlp.initialize()
-        (model,) = feature_models(nlp)
+        (model,) = pipeline_features_nodes(nlp)
         fingerprints.append(encoder_features.encoder_fingerprint(model))
     assert fingerprints[0] != fingerprints[1]
 
 
 def fingerprint_of(nlp: spacy.Language) -> str:
-    (model,) = feature_models(nlp)
+    (model,) = pipeline_features_nodes(nlp)
     return encoder_features.encoder_fingerprint(model)
 
 
@@ -276,7 +276,7 @@ def test_cache_key_sees_all_that_changes_the_features(tiny_bert, tmp_path, monke
     keys["transformer"] = fingerprint_of(initialized(tiny_bert, get_spans=strided,
                                                      transformer_config={"layer_norm_eps": 1e-5}))
     other = initialized(tiny_bert, get_spans=strided)
-    (model,) = feature_models(other)
+    (model,) = pipeline_features_nodes(other)
     last = list(encoder_features.torch_module(model.layers[0]).parameters())[-1]
     with torch.no_grad():
         last.view(-1)[-1] += 1e-3  # past the first tensors and the first bytes of each
@@ -301,14 +301,14 @@ def test_weighted_layers_start_as_the_mean(tiny_bert):
     mean = make_nlp(tiny_bert, combine="mean")
     mean.initialize()
     doc = weighted.make_doc(TEXT)
-    assert feature_models(weighted)[0].get_dim("nO") == 32
+    assert pipeline_features_nodes(weighted)[0].get_dim("nO") == 32
     numpy.testing.assert_allclose(features_of(weighted, [doc])[0], features_of(mean, [doc])[0], rtol=1e-5, atol=1e-6)
 
 
 def test_weighted_layers_gradient_matches_finite_differences(tiny_bert):
     nlp = make_nlp(tiny_bert, layers=(0, -2, -1), combine="weighted")
     nlp.initialize()
-    (model,) = feature_models(nlp)
+    (model,) = pipeline_features_nodes(nlp)
     model.set_param("layer_weights", numpy.asarray([0.3, -0.2, 0.5], dtype="f"))
     model.set_param("scale", numpy.asarray([1.5], dtype="f"))
     docs = [nlp.make_doc(TEXT), nlp.make_doc(""), nlp.make_doc("Knockdown of ZNNT1.")]
@@ -341,13 +341,13 @@ def test_weighted_layers_learn_and_round_trip(tiny_bert, tmp_path):
     optimizer = nlp.initialize(lambda: examples)
     for _ in range(30):
         nlp.update(examples, sgd=optimizer)
-    (model,) = feature_models(nlp)
+    (model,) = pipeline_features_nodes(nlp)
     assert model.get_param("layer_weights")[0] != model.get_param("layer_weights")[1]
     assert model.get_param("scale")[0] != 1.0
     docs = list(nlp.pipe([t for t, _ in TRAIN_DATA]))
     nlp.to_disk(tmp_path / "model")
     loaded = spacy.load(tmp_path / "model")
-    numpy.testing.assert_array_equal(feature_models(loaded)[0].get_param("layer_weights"), model.get_param("layer_weights"))
+    numpy.testing.assert_array_equal(pipeline_features_nodes(loaded)[0].get_param("layer_weights"), model.get_param("layer_weights"))
     again = list(loaded.pipe([t for t, _ in TRAIN_DATA]))
     assert [[(e.start_char, e.end_char, e.label_, e._.confidence) for e in d.ents] for d in again] == \
            [[(e.start_char, e.end_char, e.label_, e._.confidence) for e in d.ents] for d in docs]

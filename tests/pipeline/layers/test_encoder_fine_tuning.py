@@ -8,7 +8,7 @@ from thinc.api import fix_random_seed
 import fgen  # noqa: F401
 from fgen.pipeline.layers import encoder_features
 from fgen.pipeline.layers.encoder_features import (
-    create_cache_callback, create_fine_tune_callback, disable_fine_tuning, enable_fine_tuning, feature_models,
+    create_cache_callback, create_fine_tune_callback, disable_fine_tuning, enable_fine_tuning, pipeline_features_nodes,
     torch_module,
 )
 
@@ -21,7 +21,7 @@ NO_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
 
 
 def fine_tuned_model(nlp):
-    (model,) = feature_models(nlp)
+    (model,) = pipeline_features_nodes(nlp)
     enable_fine_tuning(model)
     return model
 
@@ -83,7 +83,7 @@ def test_fine_tuning_updates_the_encoder_and_round_trips(tiny_bert, tmp_path):
     nlp = make_nlp(tiny_bert, with_ner=True, combine="mean")
     examples = examples_for(nlp)
     optimizer = nlp.initialize(lambda: examples)
-    (model,) = feature_models(nlp)
+    (model,) = pipeline_features_nodes(nlp)
     bert = torch_module(model.layers[0])
     before = {name: tensor.clone() for name, tensor in bert.state_dict().items()}
     cache_callback, fine_tune = create_cache_callback(None), create_fine_tune_callback()
@@ -100,7 +100,7 @@ def test_fine_tuning_updates_the_encoder_and_round_trips(tiny_bert, tmp_path):
     changed = [name for name, tensor in bert.state_dict().items() if not torch.equal(tensor, before[name])]
     assert any("encoder.layer" in name for name in changed) and any("embeddings" in name for name in changed)
     loaded = assert_overfits_and_round_trips(nlp, tmp_path / "model")
-    (loaded_model,) = feature_models(loaded)
+    (loaded_model,) = pipeline_features_nodes(loaded)
     assert not encoder_features.is_fine_tuned(loaded_model)
     for name, tensor in torch_module(loaded_model.layers[0]).state_dict().items():
         assert torch.equal(tensor, bert.state_dict()[name]), name

@@ -11,7 +11,7 @@ from thinc.api import fix_random_seed
 import fgen  # noqa: F401  registers span._.confidence
 from fgen.pipeline.layers import encoder_features, shared_features
 from fgen.pipeline.layers.encoder_features import (
-    create_fine_tune_callback, disable_fine_tuning, feature_models,
+    create_fine_tune_callback, disable_fine_tuning, pipeline_features_nodes,
 )
 from fgen.pipeline.ner.ensemble_assembly import assemble_ner_ensemble
 from fgen.pipeline.ner.ner_ensemble import ensemble_members
@@ -90,13 +90,13 @@ def test_emissions_are_the_members_mean_and_the_crf_their_mean(members):
 def test_the_encoder_runs_once_per_doc(members, monkeypatch):
     calls = []
     original = encoder_features.pooled_windows
-    def counted(model, docs, layers):
+    def counted(model, docs, layers, **options):
         calls.append(len(docs))
-        return original(model, docs, layers)
+        return original(model, docs, layers, **options)
 
     monkeypatch.setattr(encoder_features, "pooled_windows", counted)
     nlp = members["ensemble"]
-    assert len(feature_models(nlp)) == 1  # one encoder stored, in the shared tok2vec
+    assert len(pipeline_features_nodes(nlp)) == 1  # one encoder stored, in the shared tok2vec
     docs = list(nlp.pipe(TEXTS, batch_size=1))
     assert sum(calls) == len(TEXTS)
     # the members read the features from each doc, and the ensemble drops them once read
@@ -126,7 +126,7 @@ def test_two_pipelines_in_one_process_read_their_own_features(members, tmp_path)
     first = spacy.load(tmp_path / "ensemble")
     expected_first = emissions(first)
     second = spacy.load(tmp_path / "ensemble")
-    (publisher,) = feature_models(second)
+    (publisher,) = pipeline_features_nodes(second)
     with torch.no_grad():
         for tensor in encoder_features.torch_module(publisher.layers[0]).parameters():
             tensor.add_(torch.randn_like(tensor) * 0.1)
@@ -139,7 +139,7 @@ def test_two_pipelines_in_one_process_read_their_own_features(members, tmp_path)
         for got, want in zip(nlp.get_pipe("fgen_ner").model.predict(docs[nlp]), expected):
             numpy.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     # a reader of a name its pipeline does not publish reads nothing, whatever another publishes
-    (own,) = feature_models(first)
+    (own,) = pipeline_features_nodes(first)
     own.attrs["shared_as"] = "renamed"
     second_docs = [second.make_doc(text) for text in TEXTS]
     second.get_pipe("tok2vec").predict(second_docs)
@@ -226,7 +226,7 @@ def test_fine_tuning_the_shared_encoder_keeps_the_members_reading_it(tiny_bert, 
     for step in range(3):
         fine_tune(nlp, {"step": step})
         nlp.update(examples, sgd=optimizer)
-    (publisher,) = feature_models(nlp)
+    (publisher,) = pipeline_features_nodes(nlp)
     (reader, *_) = shared_readers(nlp)
     docs = [nlp.make_doc(text) for text in TEXTS]
     live = publisher.predict(docs)  # the encoder's new weights

@@ -102,7 +102,7 @@ def main(
     epochs: int = typer.Option(10, "--epochs", help="Training epochs per run (fixed: no selection on the test fold)"),
     config: Path = typer.Option(REPO / "configs" / "pipeline_cnn.cfg", "--config", exists=True, help="Pipeline config with fgen_links"),
     output: Path = typer.Option(Path("training/benchmark_links"), "--output", help="Runs and results.json"),
-    report: Path = typer.Option(None, "--report", help="Markdown file whose links section is (re)written"),
+    report: Path = typer.Option(None, "--report", help="Markdown file whose statements section is (re)written"),
     definitions: Path = typer.Option(Path("assets/fgen-corpus"), "--definitions", help="Corpus folder with the scheme definition files"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU for training and evaluation (-1: CPU)"),
     workers: int = typer.Option(1, "--workers", help="Training runs at once (CPU: at most the number of cores)"),

@@ -95,7 +95,7 @@ def main(
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
     definitions: Optional[Path] = typer.Option(None, "--definitions", "-d", help="Folder with the scheme's definition files (default: found above DATA)"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="nlp.pipe batch size (default: the pipeline's)"),
-    gold_entities: bool = typer.Option(False, "--gold-entities", help="Give the pipeline the gold entities (links scored on perfect entities)"),
+    gold_entities: bool = typer.Option(False, "--gold-entities", help="Give the pipeline the gold entities (statements scored on perfect entities)"),
 ) -> None:
     """Evaluate MODEL on DATA: entity and value scores plus the original word-level F1."""
     if not data.is_file():

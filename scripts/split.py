@@ -28,7 +28,7 @@ def main(
     dev_fraction: float = typer.Option(0.2, "--dev-fraction", help="Share of docs in dev"),
     folds: int = typer.Option(5, "--folds", help="Cross-validation folds (0: none)"),
     include_unannotated: bool = typer.Option(True, "--include-unannotated/--no-include-unannotated", help="Keep abstracts without entities (all tokens outside)"),
-    link_docs: LinkDocs = typer.Option(LinkDocs.linked_only, "--link-docs", help="Docs of the links/ subsets: linked-only or all"),
+    link_docs: LinkDocs = typer.Option(LinkDocs.linked_only, "--link-docs", help="Docs of the links/ subsets (statements): those with statements annotated (linked-only) or all"),
 ) -> None:
     """Seeded, PMID-grouped train/dev split, folds and link subsets, with a splits.json manifest."""
     data = input_path.read_bytes()

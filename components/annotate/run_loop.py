@@ -24,11 +24,9 @@ Nothing that would destroy data or cannot work is started: options, input, outpu
 is needed. A record the pipeline fails on is reported and skipped, not fatal to the run
 (`fgen.annotate.isolation`, as on the Ray path).
 """
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -45,6 +43,7 @@ from fgen.annotate.outputs import output_format, render_output
 from fgen.corpus.schemes import Scheme
 from fgen.formats.passages import PROVENANCE_KEY as PASSAGES
 from fgen.util.atomic import DurableAppend
+from fgen.util.progress import Progress  # noqa: F401  (fgen.annotate.cli imports it from here)
 
 
 @dataclass
@@ -61,42 +60,6 @@ class Summary:
 
 
 JOURNAL_SYNC_SECONDS = 1.0  # a machine crash loses at most this much of the journal
-
-
-class Progress:
-    """Docs/s on stderr: one line rewritten in place on a terminal, a line every `interval`
-    seconds otherwise (logs)."""
-
-    def __init__(self, stream: Optional[IO[str]] = None, interval: Optional[float] = None):
-        self.stream = stream if stream is not None else sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.interval = interval if interval is not None else (0.5 if self.tty else 30.0)
-        self.start = self.last = time.monotonic()
-        self.shown = False
-
-    def _line(self, done: int) -> str:
-        elapsed = max(time.monotonic() - self.start, 1e-9)
-        return f"annotated {done} docs ({done / elapsed:.1f} docs/s)"
-
-    def update(self, done: int) -> None:
-        now = time.monotonic()
-        if now - self.last >= self.interval:
-            self.last = now
-            self.stream.write(("\r\x1b[K" if self.tty else "") + self._line(done) + ("" if self.tty else "\n"))
-            self.stream.flush()
-            self.shown = self.tty
-
-    def clear(self) -> None:
-        """Clear the in-place line (before other output)."""
-        if self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self.shown = False
-
-    def close(self, done: int) -> None:
-        self.clear()
-        self.stream.write(self._line(done) + "\n")
-        self.stream.flush()
 
 
 def check_journal(output: Union[str, Path], resume: bool) -> Path:

@@ -1,14 +1,15 @@
 """The `annotate` command: `fgen-annotate` and `python -m fgen.annotate` (installed with fgen or a
 packaged pipeline), and `python scripts/annotate.py` in the repository.
 
-    fgen-annotate MODEL INPUT OUTPUT [--whole-file] [--format jsonl|mae|html|spacy]
+    fgen-annotate MODEL INPUT OUTPUT [--whole-file] [--format jsonl|mae|html|spacy|bioc-xml|bioc-json|pubtator]
         [--batch-size N] [--n-process N] [--gpu-id N] [--resume] [--scheme v2|v1] [--definitions DIR]
         [--code FILE] [--max-chars N] [--max-tokens N]
 
 INPUT: a .txt file (one abstract per line; `--whole-file`: one doc), a .jsonl file
-(`{"id": ..., "text": ...}` per line), a PubMed XML file (`PubmedArticleSet`), or a folder of
-them. OUTPUT by `--format` or its suffix: `.jsonl`, `.html`, `.spacy`, or a folder of MAE files
-(no suffix). Bad records are reported (`path:line: reason`) and skipped, and so are records
+(`{"id": ..., "text": ...}` per line), a PubMed XML file (`PubmedArticleSet`), a BioC collection
+(`.xml`, `.json`), a PubTator file (`.pubtator`), or a folder of them (`fgen.formats`). OUTPUT by
+`--format` or its suffix: `.jsonl`, `.html`, `.spacy`, `.xml` (BioC XML), `.json` (BioC JSON),
+`.pubtator`, or a folder of MAE files (no suffix). Bad records are reported (`path:line: reason`) and skipped, and so are records
 longer than `--max-chars` characters or of more than `--max-tokens` tokens (defaults:
 FGEN_MAX_RECORD_CHARS and FGEN_MAX_RECORD_TOKENS, else `fgen.annotate.bounds`' limits).
 
@@ -49,10 +50,10 @@ def _load(model: str, gpu_id: int) -> Language:
 @app.command()
 def main(
     model: str = typer.Argument(..., help="Pipeline folder (e.g. training/pipeline/model-best) or installed package name"),
-    input_path: Path = typer.Argument(..., help=".txt, .jsonl or PubMed .xml file, or a folder of them"),
-    output: Path = typer.Argument(..., help="Output .jsonl, .html or .spacy file, or a folder for MAE files"),
+    input_path: Path = typer.Argument(..., help=".txt, .jsonl, PubMed or BioC .xml, BioC .json or .pubtator file, or a folder of them"),
+    output: Path = typer.Argument(..., help="Output .jsonl, .html, .spacy, .xml (BioC), .json (BioC) or .pubtator file, or a folder for MAE files"),
     whole_file: bool = typer.Option(False, "--whole-file", help="A .txt file is one doc (default: one per line)"),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="jsonl, mae, html or spacy (default: from OUTPUT)"),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="jsonl, mae, html, spacy, bioc-xml, bioc-json or pubtator (default: from OUTPUT)"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="nlp.pipe batch size (default: the pipeline's)"),
     n_process: int = typer.Option(1, "--n-process", "-n", help="Processes for nlp.pipe"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),

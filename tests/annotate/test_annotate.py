@@ -8,6 +8,7 @@ the CLI test too (`--code`), so it must not use relative imports.
 """
 import base64
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -179,7 +180,7 @@ def test_unusable_inputs_and_outputs(tmp_path):
     with pytest.raises(AnnotateError, match="missing.txt: no such file or folder"):
         input_files(tmp_path / "missing.txt")
     (tmp_path / "in.csv").write_text("x")
-    with pytest.raises(AnnotateError, match=r"in.csv: unsupported input \(expected .txt, .jsonl, .xml, .xml.gz or a folder\)"):
+    with pytest.raises(AnnotateError, match=re.escape(f"in.csv: unsupported input (expected {', '.join(INPUT_SUFFIXES)} or a folder)")):
         input_files(tmp_path / "in.csv")
     assert [output_format(tmp_path / n) for n in ("o.jsonl", "o.HTML", "o.spacy", "mae_out")] == ["jsonl", "html", "spacy", "mae"]
     assert output_format(tmp_path / "o.txt", "jsonl") == "jsonl"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from spacy.language import Language
 from spacy.tokens import Doc
 
 from fgen.corpus.conversion import collect_files, convert_paths, pmid_of
@@ -56,21 +57,21 @@ def _size(doc: Doc) -> str:
     return f"{len(entity_spans(doc))} entities, {len(get_links(doc))} statements"
 
 
-def _by_pmid(paths: Iterable[Path], scheme: Scheme) -> Dict[str, Tuple[Path, Doc]]:
+def _by_pmid(paths: Iterable[Path], scheme: Scheme, nlp: Language) -> Dict[str, Tuple[Path, Doc]]:
     """Each PMID's converted doc among the MAE files under `paths` (the one conversion keeps)."""
     files = collect_files([p for p in paths if Path(p).exists()])
-    result = convert_paths(files, scheme, make_nlp())
+    result = convert_paths(files, scheme, nlp)
     return {d._.provenance["pmid"]: (Path(d._.provenance["source"]), d) for d in result.docs if d._.provenance.get("pmid")}
 
 
 def plan_additions(new: Sequence[Path], scheme: Scheme, corpus: Sequence[Path], added: Path = ADDED,
                    replace: bool = False) -> List[Addition]:
     """The status of every MAE file under `new` against `corpus` (read-only) and `added`."""
-    in_corpus, in_added = _by_pmid(corpus, scheme), _by_pmid([added], scheme)
+    nlp = make_nlp()  # one tokenizer for every conversion: building it is what costs
+    in_corpus, in_added = _by_pmid(corpus, scheme, nlp), _by_pmid([added], scheme, nlp)
     added_files = {pmid_of(p): p for p in collect_files([added])} if Path(added).exists() else {}
     plan: List[Addition] = []
     seen: Dict[str, Tuple[Path, Doc]] = {}
-    nlp = make_nlp()
     for path in collect_files(new):
         pmid = pmid_of(path)
         if pmid is None:

@@ -213,6 +213,7 @@ def measure(model: str, texts: List[str], batch_size: int, n_process: int, repea
     torch = sys.modules.get("torch")
     return {
         "batch_size": batch_size, "n_process": n_process, "runtime": runtime or "default", "skipped": None,
+        "encoder_runs_on": encoder_runs_on(nlp),
         "docs": passes[0]["docs"], "words": passes[0]["words"],
         "seconds": [p["seconds"] for p in passes],
         "words_per_second": words_per_second, "docs_per_second": docs_per_second,
@@ -225,6 +226,15 @@ def measure(model: str, texts: List[str], batch_size: int, n_process: int, repea
         "meta": {key: nlp.meta.get(key) for key in ("lang", "name", "version", "spacy_version")} | {"pipeline": nlp.pipe_names},
         **_gpu_stats(),
     }
+
+
+def encoder_runs_on(nlp: spacy.language.Language) -> List[str]:
+    """What each `fgen.encoder_features.v1` of the pipeline runs on in this process: "torch" or
+    the stored ONNX variant ("fp32", "int8")."""
+    from fgen.pipeline.layers.encoder_features import pipeline_features_nodes
+    from fgen.pipeline.layers.onnx_encoder import active_variant
+
+    return [active_variant(node) or "torch" for node in pipeline_features_nodes(nlp)]
 
 
 def measure_reference(model: str, texts: List[str], batch_size: int, repeats: int) -> Dict[str, Any]:
@@ -336,7 +346,7 @@ def report_table(results: List[Dict[str, Any]], reference: Optional[Dict[str, An
                    f"{r['load_seconds']:.1f}"]
             row += [_mb(r.get("gpu_max_memory_mb"))] if gpu else []
             row += [r.get("runtime", "default")] if runtimes else []
-            row += [f"{r['words_per_second_mean'] / reference['words_per_second_mean']:.2f}"] if reference else []
+            row += [f"{statistics.mean(r['words_per_second']) / statistics.mean(reference['words_per_second']):.2f}"] if reference else []
         rows.append(row)
     if reference:
         rows.append([str(reference["batch_size"]), "1", mean_std(reference["words_per_second"], 1.0, 0), "-",
@@ -383,6 +393,8 @@ def runtimes_of(value: str) -> List[Optional[str]]:
 
 def has_encoder(model: str) -> bool:
     """Whether the pipeline's config names an `fgen.encoder_features.v1` (the reference's encoder)."""
+    if not Path(model).exists() and not spacy.util.is_package(model):
+        return False
     path = Path(model) if Path(model).exists() else spacy.util.get_package_path(model)
     config = next(Path(path).glob("**/config.cfg"), None)
     return config is not None and "fgen.encoder_features.v1" in config.read_text(encoding="utf8")

@@ -164,3 +164,46 @@ def test_cli_bad_data_or_model_exit_1(tmp_path, tiny_model):
     run = _run(tmp_path / "no_model", txt)
     assert run.returncode == 1
     assert f"{tmp_path / 'no_model'}: no such pipeline folder or installed package" in run.stdout + run.stderr
+
+
+# ---------------------------------------------------------------- encoder runtimes and the reference
+
+
+def test_runtimes_and_the_reference_column():
+    assert bench.runtimes_of("default,torch,onnx-int8,torch") == [None, "torch", "onnx-int8"]
+    assert bench.runtimes_of("") == [None]
+    with pytest.raises(bench.BenchmarkError, match="--runtimes: unknown tensorrt"):
+        bench.runtimes_of("onnx,tensorrt")
+    row = {"batch_size": 32, "n_process": 1, "skipped": None, "words_per_second": [300.0], "docs_per_second": [1.0],
+           "peak_rss_mb": 900.0, "peak_rss_worker_mb": None, "load_seconds": 2.0}
+    reference = {"batch_size": 32, "words_per_second": [200.0, 200.0], "peak_rss_mb": 800.0}
+    table = bench.report_table([{**row, "runtime": "torch"}, {**row, "runtime": "onnx", "words_per_second": [500.0]}],
+                               reference).splitlines()
+    assert table[0].endswith("| encoder runtime | × bare encoder |")
+    assert table[2].endswith("| torch | 1.50 |") and table[3].endswith("| onnx | 2.50 |")
+    assert table[4] == "| 32 | 1 | 200 ± 0 | - | 800 | - | - | bare PyTorch fp32 encoder | 1.00 |"
+    assert all(line.count("|") == table[0].count("|") for line in table)
+
+
+def test_reference_and_runtime_on_a_tiny_encoder(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from fgen.pipeline.layers.encoder_features import pipeline_features_nodes, torch_module
+    from fgen.pipeline.layers.onnx_encoder import ENV_VARIABLE, export_onnx, store_onnx
+
+    from ..pipeline.layers.test_encoder_features import make_nlp
+    from ..tiny_transformer import build_tiny_bert
+
+    nlp = make_nlp(build_tiny_bert(tmp_path / "bert", TEXTS))
+    nlp.initialize()
+    (node,) = pipeline_features_nodes(nlp)
+    store_onnx(node, export_onnx(torch_module(node.layers[0]), int8=True))
+    nlp.to_disk(tmp_path / "model")
+    assert bench.has_encoder(str(tmp_path / "model")) and not bench.has_encoder(str(tmp_path / "none"))
+    reference = bench.measure_reference(str(tmp_path / "model"), TEXTS, 4, 2)
+    assert reference["words"] == 9 * len(TEXTS) and len(reference["words_per_second"]) == 2
+    assert reference["words_per_second_mean"] > 0 and reference["peak_rss_mb"] > 0
+    monkeypatch.delenv(ENV_VARIABLE, raising=False)  # measure sets it for its process: restored after the test
+    for runtime, runs_on in ((None, ["fp32"]), ("torch", ["torch"]), ("onnx-int8", ["int8"])):
+        result = bench.measure(str(tmp_path / "model"), TEXTS, 4, 1, 1, runtime=runtime)
+        assert result["runtime"] == (runtime or "default") and result["encoder_runs_on"] == runs_on
+        assert result["words"] == 9 * len(TEXTS)

@@ -9,12 +9,12 @@ import pytest
 import spacy
 
 from fgen.pipeline.layers import onnx_encoder
-from fgen.pipeline.layers.encoder_features import enable_fine_tuning, feature_models
+from fgen.pipeline.layers.encoder_features import enable_fine_tuning, pipeline_features_nodes
 from fgen.pipeline.layers.onnx_encoder import (
     ENV_VARIABLE, export_onnx, runtime_state, set_encoder_runtime, store_onnx, stored_variants,
 )
 
-from ...conftest import TEXT
+from ...conftest import TEXT, run_script
 from .test_encoder_features import MIXED_LENGTHS, make_nlp, tiny_bert  # noqa: F401 (fixture)
 
 pytest.importorskip("onnxruntime")
@@ -27,7 +27,7 @@ def exported(tiny_bert):  # noqa: F811
     """A tiny pipeline (strided windows of 8 tokens, layers -2 and -1) with fp32 and int8 stored."""
     nlp = make_nlp(tiny_bert, layers=(0, -2, -1))
     nlp.initialize()
-    (node,) = feature_models(nlp)
+    (node,) = pipeline_features_nodes(nlp)
     store_onnx(node, export_onnx(onnx_encoder_module(node), int8=True))
     return nlp
 
@@ -37,7 +37,7 @@ def onnx_encoder_module(node):
 
 
 def features(nlp, choice, texts=MIXED_LENGTHS):
-    (node,) = feature_models(nlp)
+    (node,) = pipeline_features_nodes(nlp)
     set_encoder_runtime(node, choice)
     try:
         return node.predict([nlp.make_doc(text) for text in texts])
@@ -48,7 +48,7 @@ def features(nlp, choice, texts=MIXED_LENGTHS):
 def test_fp32_matches_pytorch_on_padded_batches(exported):
     torch_features = features(exported, "torch")
     onnx_features = features(exported, "onnx")
-    (node,) = feature_models(exported)
+    (node,) = pipeline_features_nodes(exported)
     assert runtime_state(node).variant == "fp32"
     assert [f.shape for f in onnx_features] == [f.shape for f in torch_features]
     for got, expected in zip(onnx_features, torch_features):
@@ -69,7 +69,7 @@ def test_stored_with_the_pipeline_and_used_when_loaded(exported, tmp_path, monke
     monkeypatch.delenv(ENV_VARIABLE, raising=False)
     exported.to_disk(tmp_path / "model")
     loaded = spacy.load(tmp_path / "model")
-    (node,) = feature_models(loaded)
+    (node,) = pipeline_features_nodes(loaded)
     assert stored_variants(node) == ["fp32", "int8"]
     assert runtime_state(node).session is None  # nothing opened (or exported) at load time
     got = node.predict([loaded.make_doc(TEXT)])[0]
@@ -82,7 +82,7 @@ def test_stored_with_the_pipeline_and_used_when_loaded(exported, tmp_path, monke
 
 
 def test_the_session_never_travels_but_the_export_does(exported):
-    (node,) = feature_models(exported)
+    (node,) = pipeline_features_nodes(exported)
     features(exported, "onnx")
     assert runtime_state(node).session is not None
     assert pickle.loads(pickle.dumps(runtime_state(node))).session is None
@@ -94,7 +94,7 @@ def test_the_session_never_travels_but_the_export_does(exported):
 def test_falls_back_to_pytorch_or_fails_when_asked_for_what_is_missing(tiny_bert, monkeypatch):  # noqa: F811
     nlp = make_nlp(tiny_bert)
     nlp.initialize()
-    (node,) = feature_models(nlp)
+    (node,) = pipeline_features_nodes(nlp)
     monkeypatch.delenv(ENV_VARIABLE, raising=False)
     node.predict([nlp.make_doc(TEXT)])
     assert runtime_state(node).session is None  # nothing stored: PyTorch
@@ -116,7 +116,27 @@ def test_falls_back_to_pytorch_or_fails_when_asked_for_what_is_missing(tiny_bert
 def test_fine_tuning_drops_the_export(tiny_bert):  # noqa: F811
     nlp = make_nlp(tiny_bert)
     nlp.initialize()
-    (node,) = feature_models(nlp)
+    (node,) = pipeline_features_nodes(nlp)
     store_onnx(node, {"fp32": b"exported from the frozen weights"})
     enable_fine_tuning(node)
     assert stored_variants(node) == []
+
+
+def test_export_script_writes_a_pipeline_that_runs_its_onnx_encoder(tiny_bert, tmp_path, monkeypatch):  # noqa: F811
+    nlp = make_nlp(tiny_bert)
+    nlp.initialize()
+    nlp.to_disk(tmp_path / "model")
+    run = run_script("export_onnx", tmp_path / "model", tmp_path / "onnx", "--int8", "--default", "int8")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "onnx: largest feature difference from PyTorch fp32" in run.stdout
+    monkeypatch.delenv(ENV_VARIABLE, raising=False)
+    (node,) = pipeline_features_nodes(spacy.load(tmp_path / "onnx"))
+    assert stored_variants(node) == ["fp32", "int8"]
+    node.predict([nlp.make_doc(TEXT)])
+    assert runtime_state(node).variant == "int8"
+    # nothing to export, or a default that is not exported: exit 1, nothing written
+    assert run_script("export_onnx", tmp_path / "model", tmp_path / "none", "--default", "int8").returncode == 1
+    blank = spacy.blank("en")
+    blank.to_disk(tmp_path / "blank")
+    assert run_script("export_onnx", tmp_path / "blank", tmp_path / "none").returncode == 1
+    assert not (tmp_path / "none").exists()

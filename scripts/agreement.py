@@ -44,7 +44,8 @@ are micro-averaged (counts summed over categories and abstracts). n/a: nothing t
   n pairs, agreeing pairs, accuracy = agreeing / n, and Cohen's kappa = (p_o - p_e) / (1 - p_e)
   with p_o = accuracy and p_e = sum over values v of P_A(v) P_B(v) (each annotator's value
   distribution over those pairs); n/a when p_e = 1. Shown for strict and for overlap matches.
-- **Links**: a link is the set of its members' (category, fragments); an A and a B link match
+- **Statements** (MAE's ENTITY_LINKING): a statement is the set of its members' (category,
+  fragments); an A and a B statement match
   when the sets are equal (the same roles filled, each with an identical span and category).
   One-to-one; P/R/F1 as above.
 - **Word-level F1 as the models are scored**: `fgen.scoring.word_scores` with A as gold and B
@@ -102,7 +103,7 @@ def render(command: str, folders: Tuple[Path, Path], scheme: Scheme, pairing: Pa
     lines += [f"- A (reference): `{folders[0]}`", f"- B (prediction): `{folders[1]}`",
               f"- Scheme: {scheme.name} ({', '.join(scheme.labels)})",
               f"- Pairs (by PMID): {len(pairing.pairs)}; entities A {total.n_entities[0]}, B {total.n_entities[1]}; "
-              f"links A {total.n_links[0]}, B {total.n_links[1]}"]
+              f"statements A {total.n_links[0]}, B {total.n_links[1]}"]
     for side, files in (("A", pairing.only_a), ("B", pairing.only_b)):
         lines.append(f"- Unpaired in {side}: " + (", ".join(f"`{p.name}`" for p in files) if files else "none"))
     lines += ["", "## Entities", ""]
@@ -116,10 +117,10 @@ def render(command: str, folders: Tuple[Path, Path], scheme: Scheme, pairing: Pa
         if min(doc.n_links) > 0:
             both.add(doc.links)
     n_both = sum(min(doc.n_links) > 0 for doc in per_doc.values())
-    lines += ["", "## Links (exact, all members identical)", ""]
-    lines += md_table(["Abstracts", "A links", "B links", "Matched", "P", "R", "F1"], [
+    lines += ["", "## Statements (exact, all members identical)", ""]
+    lines += md_table(["Abstracts", "A statements", "B statements", "Matched", "P", "R", "F1"], [
         [f"all {len(per_doc)}", *link_row(total.links)],
-        [f"{n_both} where both annotators linked", *link_row(both)],
+        [f"{n_both} where both annotators marked statements", *link_row(both)],
     ])
     lines += ["", "## Word-level agreement (older formula)", ""]
     lines += md_table(["Field", "Words", "Matched", "n_A", "n_B", "Agreement"],
@@ -135,7 +136,7 @@ def render(command: str, folders: Tuple[Path, Path], scheme: Scheme, pairing: Pa
         doc = per_doc[pmid]
         rows.append([pmid, f"`{path_a.name}`", doc.n_entities[0], doc.n_entities[1], fmt(doc.strict_total.f1),
                      fmt(doc.overlap_total.f1), f"{doc.links.tp}/{doc.n_links[0]}/{doc.n_links[1]}", fmt(doc.words[ALL].agreement)])
-    lines += md_table(["PMID", "File A", "A ents", "B ents", "Strict F1", "Overlap F1", "Links matched/A/B", "Word-level"], rows)
+    lines += md_table(["PMID", "File A", "A ents", "B ents", "Strict F1", "Overlap F1", "Statements matched/A/B", "Word-level"], rows)
     return "\n".join(lines + ["", METHOD])
 
 
@@ -201,7 +202,7 @@ def main(
         write_bytes_atomic(json_path, srsly.json_dumps(data, indent=2).encode("utf8"))
     strict, overlap = total.strict_total, total.overlap_total
     msg.good(f"{len(pairing.pairs)} pairs: strict F1 {fmt(strict.f1)}, overlap F1 {fmt(overlap.f1)}, "
-             f"link F1 {fmt(total.links.f1)}, word-level {fmt(total.words[ALL].agreement)} (older formula), "
+             f"statement F1 {fmt(total.links.f1)}, word-level {fmt(total.words[ALL].agreement)} (older formula), "
              f"word-level category F1 {fmt(word_scores['words_category_f'])} (as models are scored); wrote {output}")
 
 

@@ -116,9 +116,9 @@ def plot_links(name: str, stats: CorpusStats, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
     ax.bar(xs, [counts[x] for x in xs], color="tab:purple")
     ax.set_xticks(xs)
-    ax.set_xlabel("links per doc")
+    ax.set_xlabel("statements per doc")
     ax.set_ylabel("docs")
-    ax.set_title(f"{name}: links per link-annotated doc (n={len(stats.links_per_doc)})")
+    ax.set_title(f"{name}: statements per statement-annotated doc (n={len(stats.links_per_doc)})")
     save_figure(fig, path)
 
 
@@ -167,10 +167,10 @@ def overview(corpora: List[Tuple[str, Path, CorpusStats, str]]) -> List[str]:
         ("discontinuous entities", [sum(s.discontinuous.values()) for _, _, s, _ in corpora]),
         ("docs with overlapping spans (no `doc.ents`)", [s.docs_with_overlaps for _, _, s, _ in corpora]),
         ("docs with no entities", [f"{s.docs_without_entities} ({pct(s.docs_without_entities, s.n_docs)})" for _, _, s, _ in corpora]),
-        ("docs with links annotated: yes / no", [f"{s.docs_links_annotated[True]} / {s.docs_links_annotated[False]}" for _, _, s, _ in corpora]),
-        ("links", [s.n_links for _, _, s, _ in corpora]),
-        ("links per link-annotated doc (mean / median / max)", [summary(s.links_per_doc) for _, _, s, _ in corpora]),
-        ("entities in no link (link-annotated docs)", [
+        ("docs with statements annotated: yes / no", [f"{s.docs_links_annotated[True]} / {s.docs_links_annotated[False]}" for _, _, s, _ in corpora]),
+        ("statements", [s.n_links for _, _, s, _ in corpora]),
+        ("statements per statement-annotated doc (mean / median / max)", [summary(s.links_per_doc) for _, _, s, _ in corpora]),
+        ("entities in no statement (statement-annotated docs)", [
             f"{sum(s.unlinked_entities.values())} of {sum(s.linked_doc_entities.values())} "
             f"({pct(sum(s.unlinked_entities.values()), sum(s.linked_doc_entities.values()))})" for _, _, s, _ in corpora]),
     ]
@@ -179,13 +179,13 @@ def overview(corpora: List[Tuple[str, Path, CorpusStats, str]]) -> List[str]:
 
 def corpus_section(name: str, stats: CorpusStats, scheme: str, fields: Dict[str, List[str]], images: Dict[str, str]) -> List[str]:
     lines = [f"## {name} (scheme {scheme})", "", "### Documents by folder", ""]
-    lines += table(["folder", "docs", "no entities", "links annotated"], [
+    lines += table(["folder", "docs", "no entities", "statements annotated"], [
         [f, c["docs"], c["no_entities"], c["links_annotated"]] for f, c in sorted(stats.folders.items())])
     total = sum(stats.entities.values())
     lines += ["### Entities per category", ""]
     lines += table(
         ["category", "entities", "% of entities", "spans", "discontinuous", "words per entity (mean / median / max)",
-         "in link-annotated docs", "in no link"],
+         "in statement-annotated docs", "in no statement"],
         [[label, n, pct(n, total), stats.spans[label], stats.discontinuous[label], summary(stats.entity_lengths[label]),
           stats.linked_doc_entities[label], f"{stats.unlinked_entities[label]} ({pct(stats.unlinked_entities[label], stats.linked_doc_entities[label])})"]
          for label, n in sorted(stats.entities.items())],
@@ -209,15 +209,15 @@ def corpus_section(name: str, stats: CorpusStats, scheme: str, fields: Dict[str,
             lines += table(["kb_id", "entities"], combos.most_common(TOP_COMBINATIONS))
     if "values" in images:
         lines += [f"![{name} entities per value]({images['values']})", ""]
-    lines += ["### Links", ""]
+    lines += ["### Statements", ""]
     if not stats.links_per_doc:
-        return lines + ["No doc of this corpus had its links annotated.", ""]
+        return lines + ["No doc of this corpus had its statements annotated.", ""]
     per_doc = Counter(stats.links_per_doc)
-    lines += table(["links in the doc", "link-annotated docs"], [[k, per_doc[k]] for k in sorted(per_doc)])
-    lines += table(["role (category)", "links with it filled", "filled with an entity of another category"],
+    lines += table(["statements in the doc", "statement-annotated docs"], [[k, per_doc[k]] for k in sorted(per_doc)])
+    lines += table(["role (category)", "statements with it filled", "filled with an entity of another category"],
                    [[label, f"{stats.role_coverage[label]} ({pct(stats.role_coverage[label], stats.n_links)})", stats.role_mismatches[label]]
                     for label in sorted(set(stats.entities) | set(stats.role_coverage))])
-    lines += [f"![{name} links per doc]({images['links']})", ""]
+    lines += [f"![{name} statements per doc]({images['links']})", ""]
     return lines
 
 
@@ -232,8 +232,8 @@ def header(tokenizer: str) -> List[str]:
         "Words are non-whitespace tokens of fgen's tokenizer. An entity is one annotated mention (the "
         "fragments of a discontinuous V1 entity count once; its length sums them). Sentences come from "
         "spaCy's rule-based `sentencizer` plus a break at blank lines. Wordpieces use the tokenizer "
-        f"{described} with [CLS]/[SEP]; {MAX_WORDPIECES} is the encoder's limit. Link statistics only count "
-        "docs whose provenance says links were annotated. Definitions: `components/analysis/corpus_stats.py`.", "",
+        f"{described} with [CLS]/[SEP]; {MAX_WORDPIECES} is the encoder's limit. Statement statistics only count "
+        "docs whose provenance says statements (MAE's ENTITY_LINKING) were annotated. Definitions: `components/analysis/corpus_stats.py`.", "",
     ]
 
 

@@ -2,14 +2,15 @@
 
     python scripts/annotate_ray.py MODEL INPUT... OUTPUT_DIR [--actors N] [--cpus-per-actor N]
         [--gpus-per-actor N] [--batch-size N] [--address auto|ray://HOST:PORT] [--code FILE]
-        [--retries N] [--markers] [--max-chars N] [--max-tokens N]
+        [--retries N] [--markers] [--max-chars N] [--max-tokens N] [--format parquet|bioc-xml|bioc-json|pubtator]
 
 INPUT: files, folders or glob patterns (quoted: `'baseline/*.xml.gz'`) of the inputs
 `scripts/annotate.py` reads, PubMed `.xml.gz` among them. One Ray task per input file, run by
-a pool of actors that each load MODEL once; each writes `OUTPUT_DIR/<input stem>.parquet` when
-its file is complete, and `OUTPUT_DIR/manifest.jsonl` gets a line per file (records read,
-annotated, skipped with reasons, records the pipeline failed on, seconds, worker). Run the same
-command again to do only the files that have no complete Parquet file yet (failed, missing or
+a pool of actors that each load MODEL once; each writes `OUTPUT_DIR/<input stem>.parquet` (or
+`.xml`, `.json`, `.pubtator` with `--format`, each with a `.fgen-done` sidecar) when its file is
+complete, and `OUTPUT_DIR/manifest.jsonl` gets a line per file (records read, annotated,
+skipped with reasons, records the pipeline failed on, seconds, worker). Run the same command
+again to do only the files that have no complete output yet (failed, missing or
 interrupted). Ids found in several files are listed in `OUTPUT_DIR/duplicates.jsonl` (the later
 file's version wins). Records longer than `--max-chars` characters or of more than
 `--max-tokens` tokens are skipped with their reason (defaults: this machine's
@@ -27,7 +28,7 @@ import typer
 from spacy.util import is_package
 
 from fgen.annotate.bounds import LIMIT_ENV, MAX_RECORD_CHARS, MAX_RECORD_TOKENS, TOKEN_LIMIT_ENV
-from fgen.annotate.distributed import DUPLICATES, MANIFEST, Interrupted, RunSummary, run
+from fgen.annotate.distributed import DUPLICATES, FORMATS, MANIFEST, Interrupted, RunSummary, run
 from fgen.annotate.inputs import AnnotateError
 from fgen.util.console import msg
 
@@ -58,7 +59,7 @@ class FileProgress:
 def main(
     model: str = typer.Argument(..., help="Pipeline folder or installed package name (e.g. en_fgen_pipeline), loadable on every worker"),
     inputs: List[str] = typer.Argument(..., help="Input files, folders or glob patterns, then OUTPUT_DIR"),
-    output_dir: Path = typer.Argument(..., help="Folder for <input stem>.parquet files and manifest.jsonl"),
+    output_dir: Path = typer.Argument(..., help="Folder for the <input stem>.<ext> outputs and manifest.jsonl"),
     actors: int = typer.Option(1, "--actors", "-a", min=1, help="Actors in the pool; each loads the pipeline once"),
     cpus_per_actor: float = typer.Option(1.0, "--cpus-per-actor", min=0, help="CPUs Ray reserves per actor"),
     gpus_per_actor: float = typer.Option(0.0, "--gpus-per-actor", min=0, help="GPUs per actor (> 0: the actors use the GPU)"),
@@ -66,11 +67,12 @@ def main(
     address: Optional[str] = typer.Option(None, "--address", help="Cluster to join: auto or ray://HOST:PORT (default: start a local one)"),
     code: Optional[Path] = typer.Option(None, "--code", "-c", help="Python file each actor imports first (custom components)"),
     retries: int = typer.Option(3, "--retries", min=0, help="Times a file's task is retried after its worker died"),
-    markers: bool = typer.Option(False, "--markers", help="Write <stem>.parquet._SUCCESS after each file and skip on it (object storage, where rename is not atomic)"),
+    markers: bool = typer.Option(False, "--markers", help="Write <output>._SUCCESS after each file and skip on it (object storage, where rename is not atomic)"),
     max_chars: Optional[int] = typer.Option(None, "--max-chars", min=1, help=f"Skip longer records (default: ${LIMIT_ENV}, else {MAX_RECORD_CHARS})"),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help=f"Skip records of more tokens, before the pipeline runs (default: ${TOKEN_LIMIT_ENV}, else {MAX_RECORD_TOKENS})"),
+    fmt: str = typer.Option("parquet", "--format", "-f", help=f"Output format: {', '.join(FORMATS)} (BioC and PubTator files get a .fgen-done sidecar)"),
 ) -> None:
-    """Annotate INPUT files with MODEL on Ray: one Parquet file per input in OUTPUT_DIR."""
+    """Annotate INPUT files with MODEL on Ray: one output file per input in OUTPUT_DIR."""
     if not Path(model).exists() and not is_package(model):
         msg.fail(f"{model}: no such pipeline folder or installed package", exits=1)
     if code is not None and not code.is_file():
@@ -86,7 +88,7 @@ def main(
         summary = run(
             model, inputs, output_dir, actors=actors, cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor,
             batch_size=batch_size, address=address, code=code, retries=retries, markers=markers, max_chars=max_chars, max_tokens=max_tokens,
-            on_start=on_start, on_file=progress,
+            fmt=fmt, on_start=on_start, on_file=progress,
         )
     except AnnotateError as err:
         msg.fail(str(err), exits=1)
@@ -103,7 +105,7 @@ def main(
 def report(summary: RunSummary, output_dir: Path) -> None:
     """The closing lines of a run that was not interrupted; exit code 1 when a file failed."""
     if summary.rebuilt:
-        msg.info(f"{summary.rebuilt} files finished by an earlier run had no manifest line: restored from their Parquet files")
+        msg.info(f"{summary.rebuilt} files finished by an earlier run had no manifest line: restored from their outputs")
     earlier = f"; {summary.already_done} of {summary.files} files were done by an earlier run" if summary.already_done else ""
     rate = summary.annotated / summary.seconds if summary.seconds else 0.0
     msg.good(f"Annotated {summary.annotated} abstracts in {summary.done} files in {summary.seconds:.1f} s ({rate:.1f} abstracts/s){earlier}; output in {output_dir}")

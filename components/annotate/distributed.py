@@ -5,12 +5,15 @@ One Ray task per input file, run by a pool of actors (`ActorPoolStrategy`) that 
 pipeline once in `__init__` (a loaded `nlp` never goes through Ray's object store). A task reads
 its file with the single-machine readers (`fgen.annotate.inputs.read_file`), annotates it with
 the single-machine semantics (`fgen.annotate.isolation`: a record the pipeline fails on is
-skipped and named, the rest written) and writes `OUTPUT_DIR/<input stem>.parquet` all at once
-(`fgen.util.atomic`: fsynced, renamed), its manifest line in the footer
-(`fgen.formats.parquet.MANIFEST_KEY`); the driver appends that line to
+skipped and named, the rest written) and writes `OUTPUT_DIR/<input stem>.<ext>` all at once
+(`fgen.util.atomic`: fsynced, renamed) in one of `FORMATS`. Parquet carries its manifest line in
+its footer (`fgen.formats.parquet.MANIFEST_KEY`); the other formats (`fgen.formats.writers`) get
+a sidecar `<output>.fgen-done` (`SIDECAR_SUFFIX`: the line, the output's size and SHA-256, its
+ids) written atomically after the output's rename. The driver appends the line to
 `OUTPUT_DIR/manifest.jsonl`. An input is done when its Parquet footer reads and holds the rows
-its line records (`done_entry`); a rerun skips those, and first appends the lines of finished
-files the manifest lacks (a driver stopped between a worker's rename and its append). A worker
+its line records, or when its sidecar reads and the output's size and hash match it
+(`done_entry`); a rerun skips those, and first appends the lines of finished files the manifest
+lacks (a driver stopped between a worker's rename and its append). A worker
 that dies mid-file is restarted by Ray and its task retried; an interrupted driver (SIGINT,
 SIGTERM) stops the job, removes the temporaries and raises `Interrupted`. A local cluster
 started here dies with the driver even when it is killed (`fgen.annotate.watchdog`).
@@ -20,6 +23,7 @@ Docs/scale-out.md has the fault model: what is exactly-once, what a node crash c
 Ray is imported only when a job runs: fgen works without the `distributed` extra.
 """
 import glob
+import hashlib
 import json
 import os
 import re
@@ -44,14 +48,21 @@ from fgen.annotate.isolation import annotated_isolated, failures_collected
 from fgen.formats.records import DeletedCitations, FileProblem
 from fgen.formats.jsonl import doc_record
 from fgen.annotate.watchdog import ClusterWatchdog
+from fgen.formats.passages import PROVENANCE_KEY as PASSAGES
+from fgen.formats.writers import SUFFIX_OF_FORMAT, write_file
 from fgen.util.atomic import append_durable, write_bytes_atomic
 
 MANIFEST = "manifest.jsonl"
 # Ids found in several Parquet files of OUTPUT_DIR: a line per id with the files, in input order.
 DUPLICATES = "duplicates.jsonl"
 OUTPUT_SUFFIX = ".parquet"
-# With `markers`, `<stem>.parquet._SUCCESS` is written after the Parquet file and marks it done: on
-# object storage (S3, GCS, their FUSE mounts) a rename is a copy, so a file can exist half-written.
+# Output formats: Parquet (the default), or a file format of `fgen.formats.writers`.
+FORMATS = ("parquet", "bioc-xml", "bioc-json", "pubtator")
+# The sidecar of a non-Parquet output: JSON {"manifest", "bytes", "sha256", "ids"}, written after the
+# output's rename, so it is the proof that the output is complete (no input suffix: never read as one).
+SIDECAR_SUFFIX = ".fgen-done"
+# With `markers`, `<output>._SUCCESS` is written last and marks it done: on object storage (S3,
+# GCS, their FUSE mounts) a rename is a copy, so a file can exist half-written.
 MARKER_SUFFIX = "._SUCCESS"
 # Statement roles of the Parquet schema for a pipeline without `fgen_links` (the V2 categories).
 DEFAULT_ROLES = ("PERTURBING_ACTION", "CONTEXT", "EFFECT", "PHENOTYPE")
@@ -59,38 +70,102 @@ DEFAULT_ROLES = ("PERTURBING_ACTION", "CONTEXT", "EFFECT", "PHENOTYPE")
 LISTED_PROBLEMS = 20
 
 
-def output_name(path: Path) -> str:
-    """The Parquet file name of an input: its name without the input suffix, e.g.
-    `pubmed25n0001.xml.gz` -> `pubmed25n0001.parquet`."""
+def check_format(fmt: str) -> str:
+    """RETURNS (str): `fmt`, lower case, when it is one of `FORMATS`.
+    RAISES (AnnotateError): another format."""
+    if fmt.lower() not in FORMATS:
+        raise AnnotateError(f"unknown output format {fmt!r} (choose {', '.join(FORMATS)})")
+    return fmt.lower()
+
+
+def output_suffix(fmt: str = "parquet") -> str:
+    """The suffix of the outputs in format `fmt` (one of `FORMATS`), e.g. `.parquet`, `.xml`."""
+    return OUTPUT_SUFFIX if fmt == "parquet" else SUFFIX_OF_FORMAT[fmt]
+
+
+def output_name(path: Path, fmt: str = "parquet") -> str:
+    """The output file name of an input: its name without the input suffix, plus the format's,
+    e.g. `pubmed25n0001.xml.gz` -> `pubmed25n0001.parquet` (`pubmed25n0001.xml` for bioc-xml)."""
     suffix = input_suffix(path)
     stem = path.name[: -len(suffix)] if suffix and path.name.lower().endswith(suffix) else path.stem
-    return stem + OUTPUT_SUFFIX
+    return stem + output_suffix(fmt)
 
 
-def done_entry(output_dir: Path, path: Path, markers: bool = False) -> Optional[Dict[str, Any]]:
+def sidecar_path(output: Path) -> Path:
+    """The sidecar of a non-Parquet output (see `SIDECAR_SUFFIX`)."""
+    return output.with_name(output.name + SIDECAR_SUFFIX)
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of the file's bytes, hex."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_sidecar(output: Path, entry: Dict[str, Any], ids: Sequence[str]) -> None:
+    """Write the sidecar of the complete output `output` (already renamed into place): its
+    manifest line, size, SHA-256 and ids, atomically. Written after the output, it is the proof
+    that the output is done: a crash before it leaves an output that a rerun writes again."""
+    sidecar = {"manifest": entry, "bytes": output.stat().st_size, "sha256": file_sha256(output), "ids": list(ids)}
+    write_bytes_atomic(sidecar_path(output), json.dumps(sidecar, ensure_ascii=False).encode("utf8"))
+
+
+def _read_sidecar(output: Path) -> Optional[Dict[str, Any]]:
+    """The sidecar of `output` when it reads, its output has the size and hash it records and its
+    line the ids it lists; else None (missing, torn, stale, or an output half-copied or replaced)."""
+    try:
+        sidecar = json.loads(sidecar_path(output).read_bytes().decode("utf8"))
+        entry, ids = sidecar["manifest"], sidecar["ids"]
+        if output.stat().st_size != sidecar["bytes"] or not isinstance(entry, dict) or entry.get("annotated") != len(ids):
+            return None
+        return sidecar if file_sha256(output) == sidecar["sha256"] else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def done_entry(output_dir: Path, path: Path, markers: bool = False, fmt: str = "parquet") -> Optional[Dict[str, Any]]:
     """The manifest line of the input `path` when its output in `output_dir` is complete: a
-    Parquet file whose footer reads and holds the rows the line in it records (with `markers`,
-    its `_SUCCESS` marker exists too); else None."""
+    Parquet file whose footer reads and holds the rows the line in it records, or an output of
+    another format whose sidecar reads and matches it (size, SHA-256); with `markers`, its
+    `_SUCCESS` marker exists too. Else None."""
     from fgen.formats.parquet import recorded_manifest
 
-    output = output_dir / output_name(path)
+    output = output_dir / output_name(path, fmt)
     if markers and not output.with_name(output.name + MARKER_SUFFIX).exists():
         return None
-    return recorded_manifest(output) if output.is_file() else None
+    if not output.is_file():
+        return None
+    if fmt == "parquet":
+        return recorded_manifest(output)
+    sidecar = _read_sidecar(output)
+    return sidecar["manifest"] if sidecar is not None else None
 
 
-def is_done(output_dir: Path, path: Path, markers: bool = False) -> bool:
+def is_done(output_dir: Path, path: Path, markers: bool = False, fmt: str = "parquet") -> bool:
     """Whether the input `path` has its complete output in `output_dir` (see `done_entry`): a
     file that merely exists (half-copied, truncated, from an older fgen) is not done."""
-    return done_entry(output_dir, path, markers) is not None
+    return done_entry(output_dir, path, markers, fmt) is not None
 
 
-def expand_inputs(inputs: Sequence[Union[str, Path]], output_dir: Union[str, Path]) -> List[Path]:
+def output_ids(output: Path, fmt: str = "parquet") -> List[str]:
+    """The ids of a complete output, in order: the Parquet file's `id` column, else its sidecar's."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(output, columns=["id"]).column("id").to_pylist()
+    sidecar = _read_sidecar(output)
+    return list(sidecar["ids"]) if sidecar is not None else []
+
+
+def expand_inputs(inputs: Sequence[Union[str, Path]], output_dir: Union[str, Path], fmt: str = "parquet") -> List[Path]:
     """The input files of INPUT... (files, folders, glob patterns), absolute, in order, without
     repeats; a folder contributes its files with an input suffix, OUTPUT_DIR is left out.
 
     RAISES (AnnotateError): an input that is missing or matches nothing, an unsupported file, or
-        two inputs that would write the same Parquet file.
+        two inputs that would write the same output file (in format `fmt`).
     """
     output_dir = Path(output_dir).resolve()
     files: List[Path] = []
@@ -109,7 +184,7 @@ def expand_inputs(inputs: Sequence[Union[str, Path]], output_dir: Union[str, Pat
     unique = list(dict.fromkeys(files))
     first: Dict[str, Path] = {}
     for path in unique:
-        name = output_name(path)
+        name = output_name(path, fmt)
         if name in first:
             raise AnnotateError(f"{path}: would write {name}, as {first[name]} does (input names must differ)")
         first[name] = path
@@ -163,9 +238,10 @@ class _FileReport:
         if len(self.problems) < LISTED_PROBLEMS:
             self.problems.append(str(problem))
 
-    def texts(self, nlp: Language, max_chars: int, max_tokens: int) -> Iterator[Tuple[Union[str, Doc], Tuple[str, str]]]:
-        """(text or its Doc, (id, position)) of the file's records within the limits (see
-        `fgen.annotate.bounds`); problems are recorded, not yielded."""
+    def texts(self, nlp: Language, max_chars: int, max_tokens: int) -> Iterator[Tuple[Union[str, Doc], Tuple[str, str, Optional[list]]]]:
+        """(text or its Doc, (id, position, passages)) of the file's records within the limits
+        (see `fgen.annotate.bounds`); problems are recorded, not yielded. `passages` are the
+        record's, as dicts (for the formats with passages), or None."""
         try:
             for item in read_file(self.path):
                 if isinstance(item, DeletedCitations):
@@ -186,31 +262,33 @@ class _FileReport:
                     self.skip(item)
                 else:
                     self.seen.add(item.id)
-                    yield text, (item.id, item.position)
+                    yield text, (item.id, item.position, [p.to_dict() for p in item.passages] or None)
         except OSError as err:
             self.failure = f"{self.path}: cannot read ({err.strerror or err})"
 
 
 def annotate_file(
     nlp: Language, path: Path, output_dir: Path, batch_size: Optional[int] = None, markers: bool = False,
-    max_chars: Optional[int] = None, max_tokens: Optional[int] = None,
+    max_chars: Optional[int] = None, max_tokens: Optional[int] = None, fmt: str = "parquet",
 ) -> Dict[str, Any]:
-    """Annotate one input file and write `output_dir/<stem>.parquet` atomically, with its manifest
-    line in the footer. A record the pipeline fails on (or the output cannot hold) is skipped and
+    """Annotate one input file and write `output_dir/<stem>.<ext>` atomically in format `fmt`:
+    Parquet with its manifest line in the footer, or another format followed by its sidecar (see
+    `write_sidecar`). A record the pipeline fails on (or Parquet cannot hold) is skipped and
     named in `failed_records`, the rest is written; a file whose reading failed (unreadable,
-    malformed XML, corrupt gzip) gets no Parquet file, so a rerun tries it again.
+    malformed XML, corrupt gzip) gets no output, so a rerun tries it again.
 
     nlp (Language): the pipeline.
     path (Path): the input file.
-    output_dir (Path): where the Parquet file goes.
+    output_dir (Path): where the output goes.
     batch_size (Optional[int]): nlp.pipe batch size (default: the pipeline's).
-    markers (bool): write `<stem>.parquet._SUCCESS` after the Parquet file.
+    markers (bool): write `<output>._SUCCESS` after the output (and its sidecar).
     max_chars (Optional[int]): longer records are skipped (default: FGEN_MAX_RECORD_CHARS of
         this process, else `fgen.annotate.bounds.MAX_RECORD_CHARS`; at most `nlp.max_length`).
     max_tokens (Optional[int]): records of more tokens are skipped (default:
         FGEN_MAX_RECORD_TOKENS of this process, else `fgen.annotate.bounds.MAX_RECORD_TOKENS`).
+    fmt (str): one of `FORMATS`.
     RETURNS (Dict[str, Any]): the manifest line: input, output, status ("done" or "failed"),
-        records read, annotated (= the Parquet file's rows), skipped (with `skip_reasons` and the
+        records read, annotated (= the output's records), skipped (with `skip_reasons` and the
         first `problems`), `failed_records` (id, position, reason of each record the pipeline
         failed on), `deleted_pmids`, error, seconds (wall) and cpu_seconds (of this process: less
         than seconds when other processes share its CPUs), started and finished (epoch seconds),
@@ -224,15 +302,26 @@ def annotate_file(
     model = model_record(nlp)
     schema = parquet_schema(pipeline_roles(nlp))
     roles = schema_roles(schema)
-    output = output_dir / output_name(path)
+    output = output_dir / output_name(path, fmt)
     limits = {"max_chars": record_limit(nlp.max_length, max_chars), "max_tokens": token_limit(max_tokens)}
     failures: List[BaseException] = []
 
     def pipe(stream: Iterator, alone: bool) -> Iterator:
         return annotated_isolated(nlp, stream, batch_size=1 if alone else batch_size, failures=failures)
 
+    def docs() -> Iterator[Tuple[str, Doc]]:
+        for (doc_id, position, passages), doc, reason in pipe_by_length(nlp, report.texts(nlp, **limits), pipe):
+            if doc is None:
+                report.skip(Problem(position, reason))
+                report.failed_records.append({"id": doc_id, "position": position, "reason": reason})
+                continue
+            if passages:  # for the writers with passages (BioC, PubTator)
+                doc._.provenance = {**(doc._.provenance or {}), PASSAGES: passages}
+            report.annotated += 1
+            yield doc_id, doc
+
     def rows() -> Iterator[Dict[str, Any]]:
-        for (doc_id, position), doc, reason in pipe_by_length(nlp, report.texts(nlp, **limits), pipe):
+        for (doc_id, position, _), doc, reason in pipe_by_length(nlp, report.texts(nlp, **limits), pipe):
             if doc is not None:
                 row = {**doc_record(doc, doc_id), "source_file": path.name, "model": model["model"], "model_version": model["model_version"]}
                 try:
@@ -257,15 +346,38 @@ def annotate_file(
             "worker": worker_name(), **model, **limits, "attempt": uuid.uuid4().hex,
         }
 
-    written: List[Dict[str, Any]] = []
-    with failures_collected(nlp, failures):
-        data = parquet_bytes(rows(), schema, manifest=lambda count: written.append(entry(count)) or written[-1])
-    if report.failure is not None:
-        return entry(0)
-    write_bytes_atomic(output, data)
+    if fmt == "parquet":
+        written: List[Dict[str, Any]] = []
+        with failures_collected(nlp, failures):
+            data = parquet_bytes(rows(), schema, manifest=lambda count: written.append(entry(count)) or written[-1])
+        if report.failure is not None:
+            return entry(0)
+        write_bytes_atomic(output, data)
+        line = written[-1]
+    else:
+        ids: List[str] = []
+
+        def complete() -> Iterator[Tuple[str, Doc]]:
+            for doc_id, doc in docs():
+                ids.append(doc_id)
+                yield doc_id, doc
+            if report.failure is not None:  # raised inside the writer: its temporary is removed, nothing renamed
+                raise _ReadFailed()
+
+        try:
+            with failures_collected(nlp, failures):
+                write_file(fmt, complete(), output)
+        except _ReadFailed:
+            return entry(0)
+        line = entry(len(ids))
+        write_sidecar(output, line, ids)  # after the rename: the proof that the output is complete
     if markers:
         write_bytes_atomic(output.with_name(output.name + MARKER_SUFFIX), b"")
-    return written[-1]
+    return line
+
+
+class _ReadFailed(Exception):
+    """The input could not be read to its end: its output must not be written."""
 
 
 def worker_name() -> str:
@@ -308,17 +420,28 @@ def _manifest_attempts(output_dir: Path) -> Set[str]:
     return attempts
 
 
-def rebuild_manifest(output_dir: Path, files: Sequence[Path], markers: bool = False) -> List[Dict[str, Any]]:
+def done_entries(output_dir: Path, files: Sequence[Path], markers: bool = False, fmt: str = "parquet") -> Dict[Path, Dict[str, Any]]:
+    """The manifest line of each of `files` whose output is complete (`done_entry`), checked once
+    (a sidecar check reads the whole output to hash it)."""
+    found = {path: done_entry(output_dir, path, markers, fmt) for path in files}
+    return {path: entry for path, entry in found.items() if entry is not None}
+
+
+def rebuild_manifest(
+    output_dir: Path, files: Sequence[Path], markers: bool = False, fmt: str = "parquet", done: Optional[Dict[Path, Dict[str, Any]]] = None,
+) -> List[Dict[str, Any]]:
     """Append to the manifest the line of every finished output of `files` that it lacks (a
     driver stopped after a worker renamed the file, before it appended the line), from the
-    line in the file's footer, marked `"rebuilt": true`.
+    line in the Parquet file's footer or the output's sidecar, marked `"rebuilt": true`.
 
+    done (Optional[Dict[Path, Dict[str, Any]]]): `done_entries` of `files`, when already checked.
     RETURNS (List[Dict[str, Any]]): the lines appended.
     """
     attempts = _manifest_attempts(output_dir)
+    done = done_entries(output_dir, files, markers, fmt) if done is None else done
     added = []
     for path in files:
-        entry = done_entry(output_dir, path, markers)
+        entry = done.get(path)
         if entry is not None and entry.get("attempt") not in attempts:
             entry = {**entry, "rebuilt": True}
             append_manifest(output_dir, entry)
@@ -327,7 +450,8 @@ def rebuild_manifest(output_dir: Path, files: Sequence[Path], markers: bool = Fa
 
 
 # What `fgen.util.atomic` leaves of an interrupted write into OUTPUT_DIR: `.NAME.xxxxxxxx.tmp`.
-_TEMPORARY = re.compile(r"\..+(" + re.escape(OUTPUT_SUFFIX) + "|" + re.escape(MARKER_SUFFIX) + r"|\.jsonl)\.[a-z0-9_]{8}\.tmp")
+_WRITTEN_SUFFIXES = sorted({output_suffix(f) for f in FORMATS} | {MARKER_SUFFIX, SIDECAR_SUFFIX, ".jsonl"})
+_TEMPORARY = re.compile(r"\..+(" + "|".join(map(re.escape, _WRITTEN_SUFFIXES)) + r")\.[a-z0-9_]{8}\.tmp")
 
 
 def remove_temporaries(output_dir: Path) -> List[Path]:
@@ -349,7 +473,7 @@ def check_output_dir(output_dir: Path) -> None:
     RAISES (AnnotateError): with a one-line reason.
     """
     if output_dir.exists() and not output_dir.is_dir():
-        raise AnnotateError(f"{output_dir}: exists and is not a folder (OUTPUT_DIR is a folder of Parquet files)")
+        raise AnnotateError(f"{output_dir}: exists and is not a folder (OUTPUT_DIR is a folder of output files)")
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         probe = output_dir / f".fgen-rename-probe-{uuid.uuid4().hex}"
@@ -368,23 +492,26 @@ def check_output_dir(output_dir: Path) -> None:
         probe.unlink(missing_ok=True)
 
 
-def report_duplicates(output_dir: Path, files: Sequence[Path], markers: bool = False) -> int:
-    """Find the ids that are in several finished Parquet files of `files` (PubMed's update files
+def report_duplicates(
+    output_dir: Path, files: Sequence[Path], markers: bool = False, fmt: str = "parquet", done: Optional[Set[Path]] = None,
+) -> int:
+    """Find the ids that are in several finished outputs of `files` (PubMed's update files
     revise citations of earlier ones) and list them in `output_dir/duplicates.jsonl`, one line
     per id: `id`, `files` (in input order) and `kept`, the last of them, whose version wins
     (PubMed's file numbers grow with time). No duplicates: no file (an old one is removed).
 
+    fmt (str): the outputs' format (ids from Parquet's `id` column or the sidecars).
+    done (Optional[Set[Path]]): the inputs known to be done (else each is checked, `is_done`).
     RETURNS (int): the number of ids in several files.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
-    names = [output_name(p) for p in files if is_done(output_dir, p, markers)]
+    names = [output_name(p, fmt) for p in files if (p in done if done is not None else is_done(output_dir, p, markers, fmt))]
     tables = []
     for number, name in enumerate(names):
-        ids = pq.read_table(output_dir / name, columns=["id"])
-        tables.append(ids.append_column("file", pa.array([number] * ids.num_rows, pa.int32())))
+        ids = output_ids(output_dir / name, fmt)
+        tables.append(pa.table({"id": pa.array(ids, pa.string()), "file": pa.array([number] * len(ids), pa.int32())}))
     path = output_dir / DUPLICATES
     if not tables:
         path.unlink(missing_ok=True)
@@ -407,7 +534,7 @@ class FileAnnotator:
 
     def __init__(
         self, model: str, output_dir: str, batch_size: Optional[int] = None, gpu: bool = False, code: Optional[str] = None, markers: bool = False,
-        max_chars: Optional[int] = None, max_tokens: Optional[int] = None,
+        max_chars: Optional[int] = None, max_tokens: Optional[int] = None, fmt: str = "parquet",
     ):
         from spacy.cli._util import import_code
 
@@ -425,12 +552,13 @@ class FileAnnotator:
         self.batch_size = batch_size
         self.markers = markers
         self.limits = {"max_chars": max_chars, "max_tokens": max_tokens}
+        self.fmt = fmt
 
     def __call__(self, batch: Dict[str, Any]) -> Dict[str, List[str]]:
         entries = []
         for path in map(Path, batch["path"]):
             try:
-                entry = annotate_file(self.nlp, path, self.output_dir, self.batch_size, self.markers, **self.limits)
+                entry = annotate_file(self.nlp, path, self.output_dir, self.batch_size, self.markers, **self.limits, fmt=self.fmt)
             except Exception as err:  # a bug outside the records (e.g. the disk is full): that file fails, the job goes on
                 entry = failed_entry(path, f"{path}: {type(err).__name__}: {' '.join(str(err).split())[:300]}")
                 entry["worker"] = worker_name()
@@ -449,7 +577,7 @@ class RunSummary:
     annotated: int
     seconds: float
     rebuilt: int = 0  # manifest lines restored from the outputs of earlier runs
-    duplicates: int = 0  # ids in several Parquet files (see `report_duplicates`)
+    duplicates: int = 0  # ids in several outputs (see `report_duplicates`)
 
 
 class Interrupted(Exception):
@@ -527,16 +655,17 @@ def run(
     markers: bool = False,
     max_chars: Optional[int] = None,
     max_tokens: Optional[int] = None,
+    fmt: str = "parquet",
     on_start: Optional[Callable[[int, int], None]] = None,
     on_file: Optional[Callable[[Dict[str, Any]], None]] = None,
 ) -> RunSummary:
-    """Annotate every input file that has no complete Parquet file in `output_dir` yet (see
+    """Annotate every input file that has no complete output in `output_dir` yet (see
     `done_entry`), on Ray; first restore the manifest lines of finished files it lacks
     (`rebuild_manifest`), last list the ids found in several files (`report_duplicates`).
 
     model (str): pipeline folder or installed package name, loadable on every worker.
     inputs (Sequence[Union[str, Path]]): files, folders or glob patterns.
-    output_dir (Path): where `<stem>.parquet` files and `manifest.jsonl` go.
+    output_dir (Path): where the `<stem>.<ext>` outputs and `manifest.jsonl` go.
     actors (int): actors in the pool (each loads the pipeline once).
     cpus_per_actor (float): CPUs Ray reserves per actor.
     gpus_per_actor (float): GPUs per actor; > 0 makes the actors allocate on the GPU.
@@ -544,16 +673,17 @@ def run(
     address (Optional[str]): cluster to join (`auto`, `ray://...`); None starts a local one.
     code (Optional[Path]): Python file each actor imports first (custom components).
     retries (int): times a task is retried after its worker died.
-    markers (bool): a file is done when its `_SUCCESS` marker exists (object storage), not its Parquet file.
+    markers (bool): a file is done when its `_SUCCESS` marker exists too (object storage).
     max_chars (Optional[int]): longer records are skipped (default: FGEN_MAX_RECORD_CHARS of the
         driver, else `fgen.annotate.bounds.MAX_RECORD_CHARS`); the actors are given the value,
         so workers of a remote cluster apply the driver's limits.
     max_tokens (Optional[int]): records of more tokens are skipped (default: FGEN_MAX_RECORD_TOKENS
         of the driver, else `fgen.annotate.bounds.MAX_RECORD_TOKENS`); given to the actors too.
+    fmt (str): the output format, one of `FORMATS`: Parquet, BioC XML or JSON, PubTator.
     on_start (Callable[[int, int], None]): called with the number of files to do and of files done before.
     on_file (Callable[[Dict[str, Any]], None]): called with each manifest line as it is written.
     RETURNS (RunSummary): counts of this run.
-    RAISES (AnnotateError): unusable inputs, OUTPUT_DIR or limits, ray not installed, a cluster without
+    RAISES (AnnotateError): unusable inputs, OUTPUT_DIR, format or limits, ray not installed, a cluster without
         room for an actor (before anything runs), or actors that cannot start (e.g. the pipeline
         does not load).
     RAISES (Interrupted): SIGINT or SIGTERM while the job ran (what finished is recorded).
@@ -564,12 +694,22 @@ def run(
         limits = {"max_chars": record_limit(sys.maxsize, max_chars), "max_tokens": token_limit(max_tokens)}
     except ValueError as err:
         raise AnnotateError(str(err)) from None
-    files = expand_inputs(inputs, output_dir)
+    fmt = check_format(fmt)
+    files = expand_inputs(inputs, output_dir, fmt)
     check_output_dir(output_dir)
     remove_temporaries(output_dir)  # of an earlier run that was killed (one job per OUTPUT_DIR)
-    rebuilt = rebuild_manifest(output_dir, files, markers)
-    todo = [p for p in files if not is_done(output_dir, p, markers)]
+    finished = done_entries(output_dir, files, markers, fmt)  # once: a sidecar check hashes the output
+    rebuilt = rebuild_manifest(output_dir, files, markers, fmt, done=finished)
+    todo = [p for p in files if p not in finished]
     summary = RunSummary(len(files), len(files) - len(todo), 0, 0, 0, 0.0, rebuilt=len(rebuilt))
+    done_now: Set[Path] = set(finished)
+
+    def on_entry(entry: Dict[str, Any]) -> None:
+        if entry["status"] == "done":
+            done_now.add(Path(entry["input"]))
+        if on_file is not None:
+            on_file(entry)
+
     if on_start is not None:
         on_start(len(todo), summary.already_done)
     if todo:
@@ -579,16 +719,16 @@ def run(
             raise AnnotateError("ray is not installed: pip install -e '.[distributed]' in the repository, or 'PIPELINE.whl[distributed]' with the pipeline wheel") from None
         try:
             _run_on_ray(ray, model, todo, output_dir, summary, actors, cpus_per_actor, gpus_per_actor, batch_size, address, code, retries,
-                        markers, on_file, limits)
+                        markers, on_entry, {**limits, "fmt": fmt})
         except KeyboardInterrupt as err:
             remove_temporaries(output_dir)  # the workers are stopped: what they left half-written
-            for entry in rebuild_manifest(output_dir, todo, markers):  # finished, their lines not yet here
+            done_todo = done_entries(output_dir, todo, markers, fmt)
+            for entry in rebuild_manifest(output_dir, todo, markers, fmt, done=done_todo):  # finished, their lines not yet here
                 _tally(summary, entry, on_file)
             summary.seconds = time.perf_counter() - start
-            left = sum(not is_done(output_dir, p, markers) for p in todo)
-            raise Interrupted(summary, "SIGTERM" if isinstance(err, _Terminated) else "SIGINT", left) from None
+            raise Interrupted(summary, "SIGTERM" if isinstance(err, _Terminated) else "SIGINT", len(todo) - len(done_todo)) from None
     if len(files) > 1:
-        summary.duplicates = report_duplicates(output_dir, files, markers)
+        summary.duplicates = report_duplicates(output_dir, files, markers, fmt, done=done_now)
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -596,7 +736,7 @@ def run(
 def _run_on_ray(
     ray: Any, model: Union[str, Path], todo: List[Path], output_dir: Path, summary: RunSummary, actors: int, cpus_per_actor: float,
     gpus_per_actor: float, batch_size: Optional[int], address: Optional[str], code: Optional[Path], retries: int, markers: bool,
-    on_file: Optional[Callable[[Dict[str, Any]], None]], limits: Dict[str, int],
+    on_file: Optional[Callable[[Dict[str, Any]], None]], actor_options: Dict[str, Any],
 ) -> None:
     """The Ray part of `run`: connect (or start a local cluster, shut down at the end, and
     killed with the driver by a `ClusterWatchdog`), then `_stream`."""
@@ -608,7 +748,7 @@ def _run_on_ray(
             watchdog.send_new()  # the cluster's processes so far; it rescans for later ones
         try:
             with _terminate_as_interrupt():  # after ray.init, which sets its own handler
-                _stream(ray, model, todo, output_dir, summary, actors, cpus_per_actor, gpus_per_actor, batch_size, code, retries, markers, on_file, limits)
+                _stream(ray, model, todo, output_dir, summary, actors, cpus_per_actor, gpus_per_actor, batch_size, code, retries, markers, on_file, actor_options)
         finally:
             if started_here:
                 ray.shutdown()  # also when interrupted: stops the workers and the local cluster's agents
@@ -617,7 +757,7 @@ def _run_on_ray(
 def _stream(
     ray: Any, model: Union[str, Path], todo: List[Path], output_dir: Path, summary: RunSummary, actors: int, cpus_per_actor: float,
     gpus_per_actor: float, batch_size: Optional[int], code: Optional[Path], retries: int, markers: bool,
-    on_file: Optional[Callable[[Dict[str, Any]], None]], limits: Dict[str, int],
+    on_file: Optional[Callable[[Dict[str, Any]], None]], actor_options: Dict[str, Any],
 ) -> None:
     """The dataset of `todo` mapped by the actor pool, a manifest line per file as it arrives."""
     check_resources(cpus_per_actor, gpus_per_actor)
@@ -634,7 +774,7 @@ def _stream(
         fn_constructor_kwargs={
             "model": str(local_model.resolve()) if local_model.exists() else str(model), "output_dir": str(output_dir.resolve()),
             "batch_size": batch_size, "gpu": gpus_per_actor > 0, "code": str(Path(code).resolve()) if code else None, "markers": markers,
-            **limits,
+            **actor_options,  # the record limits and the format
         },
         max_task_retries=retries,  # bounded (Ray Data's default retries forever); a ray_remote_args item, deprecated from Ray 2.64 on
     )

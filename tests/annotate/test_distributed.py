@@ -1,6 +1,7 @@
 """fgen.annotate.distributed and scripts/annotate_ray.py on a local Ray cluster started once for this
 module: Parquet rows equal to the single-machine annotate's JSONL across a worker that dies
-mid-file, a resume and a corrupt input; gzipped and structured PubMed input.
+mid-file, a resume and a corrupt input; gzipped and structured PubMed input; BioC and PubTator
+outputs, done by their sidecars (on Ray once, the rest by `annotate_file` in this process).
 
 Ray workers are fresh processes: they get the test components by importing this file (`code`,
 as `--code`), which imports test_annotate.py's by its path, not from the tests package. Every
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
+import bioc
 import pytest
 import ray
 import spacy
@@ -25,7 +27,8 @@ from spacy.util import import_file
 
 import fgen  # noqa: F401  registers the Doc and Span extensions
 from fgen.annotate.distributed import (
-    DUPLICATES, MANIFEST, Interrupted, annotate_file, done_entry, expand_inputs, is_done, output_name, rebuild_manifest, report_duplicates, run,
+    DUPLICATES, FORMATS, MANIFEST, SIDECAR_SUFFIX, Interrupted, annotate_file, done_entry, expand_inputs, is_done, output_ids, output_name,
+    rebuild_manifest, remove_temporaries, report_duplicates, run,
 )
 from fgen.annotate.inputs import AnnotateError
 from fgen.formats.parquet import MANIFEST_KEY, read_parquet_rows
@@ -210,12 +213,15 @@ def test_inputs_expand_and_name_their_outputs(tmp_path):
         expand_inputs([str(tmp_path / "c" / "*.xml.gz")], tmp_path / "out")
 
 
-def test_annotate_file_without_ray_writes_nothing_for_a_broken_file(tmp_path, nlp):
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_annotate_file_without_ray_writes_nothing_for_a_broken_file(tmp_path, nlp, fmt):
+    # its record is read and annotated before the end of the file turns out corrupt
     broken = baseline_file(tmp_path / "broken.xml.gz", article("1", [("", LINKED)]))
     broken.write_bytes(broken.read_bytes()[:-20])
-    entry = annotate_file(nlp, broken, tmp_path)
+    out = tmp_path / "out"
+    entry = annotate_file(nlp, broken, out, fmt=fmt)
     assert (entry["status"], entry["output"]) == ("failed", None) and "corrupt gzip data" in entry["error"]
-    assert not list(tmp_path.glob("*.parquet"))
+    assert not out.exists() or list(out.iterdir()) == []  # no output, no sidecar, no temporary
 
 
 def test_success_markers_for_object_storage(tmp_path, nlp):
@@ -324,6 +330,82 @@ def test_output_dir_that_is_a_file_or_cannot_rename_is_refused_before_ray(tmp_pa
     with pytest.raises(AnnotateError, match=r"out: the file system cannot rename files \(Function not implemented\)"):
         run(tmp_path / "no-model", [source], tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+# ---------------------------------------------------------------- BioC and PubTator: done by a sidecar
+
+
+@pytest.mark.parametrize("fmt", ["bioc-xml", "bioc-json", "pubtator"])
+def test_other_formats_equal_annotates_and_are_done_only_with_a_matching_sidecar(tmp_path, nlp, fmt):
+    source = baseline_file(tmp_path / "pubmed25n0001.xml.gz", article("1", [("BACKGROUND", LINKED), ("RESULTS", UNLINKED)]),
+                           article("2", [("", UNLINKED)]), '<DeleteCitation><PMID Version="1">9</PMID></DeleteCitation>')
+    out = tmp_path / "out"
+    entry = annotate_file(nlp, source, out, fmt=fmt)
+    output = out / output_name(source, fmt)
+    sidecar = output.with_name(output.name + SIDECAR_SUFFIX)
+    assert sorted(p.name for p in out.iterdir()) == [output.name, sidecar.name]
+    assert (entry["status"], entry["annotated"], entry["deleted_pmids"], entry["output"]) == ("done", 2, ["9"], str(output))
+    single = tmp_path / f"single{output.suffix}"
+    annotate(nlp, source, single, fmt)  # the single-machine writer: the same file, passages and offsets included
+    assert output.read_bytes() == single.read_bytes()
+    assert done_entry(out, source, fmt=fmt) == entry and output_ids(output, fmt) == ["1", "2"]
+    assert not is_done(out, source)  # not as Parquet
+    data = output.read_bytes()
+    for broken in (data[: len(data) // 2], data[:10] + bytes([data[10] ^ 1]) + data[11:]):  # truncated (half-copied); the same size, other bytes
+        output.write_bytes(broken)
+        assert not is_done(out, source, fmt=fmt)
+    output.write_bytes(data)
+    assert is_done(out, source, fmt=fmt)
+    # killed between the output's rename and the sidecar: not done, written again whole, its line rebuilt once
+    sidecar.unlink()
+    assert not is_done(out, source, fmt=fmt) and rebuild_manifest(out, [source], fmt=fmt) == []
+    again = annotate_file(nlp, source, out, fmt=fmt)
+    assert output.read_bytes() == data and rebuild_manifest(out, [source], fmt=fmt) == [{**again, "rebuilt": True}]
+    assert rebuild_manifest(out, [source], fmt=fmt) == []
+    sidecar.write_bytes(sidecar.read_bytes()[:-5])  # torn
+    assert not is_done(out, source, fmt=fmt)
+    # what interrupted writes leave of the output and the sidecar is removed by the next run
+    temporaries = [out / f".{output.name}.abcd1234.tmp", out / f".{sidecar.name}.abcd_234.tmp"]
+    for path in temporaries:
+        path.write_bytes(b"x")
+    assert sorted(remove_temporaries(out)) == sorted(temporaries)
+
+
+def test_sidecar_ids_feed_the_duplicates_report(tmp_path, nlp):
+    files = [baseline_file(tmp_path / "pubmed25n0001.xml.gz", article("1", [("", LINKED)]), article("2", [("", LINKED)])),
+             baseline_file(tmp_path / "pubmed25n0002.xml.gz", article("2", [("", UNLINKED)]))]
+    out = tmp_path / "out"
+    for path in files:
+        annotate_file(nlp, path, out, fmt="pubtator")
+    assert report_duplicates(out, files, fmt="pubtator") == 1
+    names = ["pubmed25n0001.pubtator", "pubmed25n0002.pubtator"]
+    assert json.loads((out / DUPLICATES).read_text(encoding="utf8")) == {"id": "2", "files": names, "kept": names[-1]}
+
+
+def test_bioc_on_ray_and_a_rerun_restores_the_manifest_from_the_sidecars(cluster, inputs, tmp_path):
+    from tests.conftest import run_script
+
+    model = tmp_path / "model"
+    TEST_PIPELINE.build_nlp().to_disk(model)
+    baseline_file(inputs / "pubmed25n0003.xml.gz", article("104", [("", LINKED)]))  # 104 again: a duplicate
+    out = tmp_path / "out"
+    summary = run(model, [str(inputs / "*.xml.gz")], out, code=Path(__file__), fmt="bioc-xml")
+    assert (summary.done, summary.failed, summary.annotated, summary.duplicates) == (3, 0, 8, 1)
+    names = [f"pubmed25n000{n}.xml" for n in (1, 2, 3)]
+    assert sorted(p.name for p in out.iterdir()) == sorted([DUPLICATES, MANIFEST, *names, *(n + SIDECAR_SUFFIX for n in names)])
+    with (out / names[0]).open(encoding="utf8") as handle:
+        (first, second) = bioc.load(handle).documents
+    assert (first.id, [p.infons["type"] for p in first.passages], second.id) == ("101", ["title", "abstract", "abstract"], "104")
+    for passage in first.passages:  # each location slices its passage to the annotation's text
+        for annotation in passage.annotations:
+            (location,) = annotation.locations
+            assert passage.text[location.offset - passage.offset :][: location.length] == annotation.text
+    assert [len(r.nodes) for r in first.relations] == [4]
+    (out / MANIFEST).unlink()  # as if the driver died before its appends: the CLI restores them, Ray not asked
+    result = run_script("annotate_ray", model, str(inputs / "*.xml.gz"), out, "--format", "bioc-xml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Annotating 0 files (3 done by an earlier run)" in result.stdout and "3 files finished by an earlier run" in result.stdout
+    assert sorted(Path(e["input"]).name for e in manifest(out) if e["rebuilt"]) == ["pubmed25n0001.xml.gz", "pubmed25n0002.xml.gz", "pubmed25n0003.xml.gz"]
 
 
 # ---------------------------------------------------------------- interrupting the driver

@@ -11,8 +11,8 @@ strategy with the round's model (`fgen.suggest.simulation`, fgen-suggest's own r
 round trains the real pipeline with one seed (`fgen.runs.subset_training`), so `disagreement`
 (an ensemble's members) is not available here: it needs 2+ seeds assembled per round.
 `--full-pool` also trains once on the whole pool: the F the goal is measured against (else
-random's last round). OUTPUT_DIR gets points.json after every round, and table.md (the curves,
-the goal per strategy) and simulation.png.
+random's last round). OUTPUT_DIR gets points.json and table.md (the curves, the goal per strategy)
+after every round, and simulation.png at the end.
 """
 import json
 import sys
@@ -34,8 +34,9 @@ from fgen.util.console import msg
 app = typer.Typer(add_completion=False)
 
 
-def write_outputs(points: Sequence[RoundPoint], output_dir: Path, pool_size: int, full_pool_f: Optional[float]) -> dict:
-    """points.json, table.md and simulation.png; RETURNS the goal per strategy."""
+def write_outputs(points: Sequence[RoundPoint], output_dir: Path, pool_size: int, full_pool_f: Optional[float],
+                  figure: bool = True) -> dict:
+    """points.json, table.md and (`figure`) simulation.png; RETURNS the goal per strategy."""
     write_bytes_atomic(output_dir / "points.json", (json.dumps(points_json(points), indent=2) + "\n").encode("utf8"))
     curve = curves(points)
     if full_pool_f is None and curve.get("random"):
@@ -47,7 +48,8 @@ def write_outputs(points: Sequence[RoundPoint], output_dir: Path, pool_size: int
               f"vs random at {g['at_40']}: {'-' if g['gain_at_40'] is None else format(g['gain_at_40'], '+.1f')} F; "
               f"goal {'met' if g['met'] else 'not met'}" for s, g in reached.items()]
     write_bytes_atomic(output_dir / "table.md", ("\n".join(lines) + "\n").encode("utf8"))
-    plot(curve, output_dir / "simulation.png", full_pool_f)
+    if figure:
+        plot(curve, output_dir / "simulation.png", full_pool_f)
     return reached
 
 
@@ -92,7 +94,7 @@ def main(
 
     def done(point: RoundPoint) -> None:
         points.append(point)
-        write_outputs(points, output_dir, len(pool_docs), full_pool_f)
+        write_outputs(points, output_dir, len(pool_docs), full_pool_f, figure=False)
         msg.good(f"repeat {point.repeat}, {point.strategy}, round {point.round}: {point.n_labelled} abstracts, "
                  + ", ".join(f"{k} F {v:.1f}" for k, v in point.scores.items()))
 

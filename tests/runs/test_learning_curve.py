@@ -16,13 +16,15 @@ from fgen.runs.subset_training import spacy_trainer
 from ..conftest import run_script, script_module
 
 
+NLP = spacy.blank("en")
+
+
 def docs(prefix: str, n: int):
-    nlp = spacy.blank("en")
-    return [nlp.make_doc(f"{prefix} abstract {i} .") for i in range(n)]
+    return [NLP.make_doc(f"{prefix} abstract {i} .") for i in range(n)]
 
 
 def texts_of(path: Path):
-    return [d.text for d in DocBin().from_disk(path).get_docs(spacy.blank("en").vocab)]
+    return [d.text for d in DocBin().from_disk(path).get_docs(NLP.vocab)]
 
 
 def fake_trainer(trained):

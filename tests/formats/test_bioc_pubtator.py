@@ -1,13 +1,17 @@
 """BioC (XML, JSON) and PubTator, out and in: the acceptance check of issue 30 (annotate writes
 BioC that `bioc` reads back, each location slicing its passage to the annotation text, each
 statement a relation of four nodes; PubTator offsets cutting the mention out of the text),
-round trips, the BioC DTD, and bad input named by file and record."""
+round trips, the BioC DTD, and bad input named by file and record.
+
+The pipeline is built once for the module and the structured PubMed input annotated once per
+output format (`outputs`); the tests read those files and write only what they add.
+"""
 import json
 from pathlib import Path
+from typing import Dict
 
 import bioc
 import pytest
-import spacy
 from bioc import biocjson
 from lxml import etree
 
@@ -23,19 +27,29 @@ DTD = Path(__file__).with_name("BioC.dtd")
 TITLE = "ATG12 and tumours"
 
 
+# The output formats of `outputs`, with their suffixes.
+FORMATS = {"jsonl": ".jsonl", "bioc-xml": ".xml", "bioc-json": ".json", "pubtator": ".pubtator"}
+
+
 @pytest.fixture(scope="module")
-def nlp(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "pipeline"
-    build_nlp().to_disk(path)
-    return spacy.load(path)
+def nlp():
+    """The test pipeline, built in memory (annotate needs no folder)."""
+    return build_nlp()
 
 
-@pytest.fixture
-def structured(tmp_path) -> Path:
-    """PubMed XML: a title and a structured abstract of two sections (labels P0, P1)."""
-    path = tmp_path / "in.xml"
+@pytest.fixture(scope="module")
+def structured(tmp_path_factory) -> Path:
+    """PubMed XML: a title and a structured abstract of two sections (labels P0, P1). Read-only."""
+    path = tmp_path_factory.mktemp("input") / "in.xml"
     path.write_text(pubmed(article("123", TITLE, [LINKED, UNLINKED]), article("456", "", [UNLINKED])), encoding="utf8")
     return path
+
+
+@pytest.fixture(scope="module")
+def outputs(nlp, structured, tmp_path_factory) -> Dict[str, Path]:
+    """`structured` annotated once in each of `FORMATS`: format -> output file. Read-only."""
+    folder = tmp_path_factory.mktemp("outputs")
+    return {fmt: run(nlp, structured, folder / f"out{suffix}", fmt) for fmt, suffix in FORMATS.items()}
 
 
 def run(nlp, source: Path, output: Path, fmt: str) -> Path:
@@ -59,9 +73,9 @@ def check_collection(collection: bioc.BioCCollection) -> None:
             assert {node.refid for node in relation.nodes} <= ids
 
 
-def test_bioc_xml_output_reads_back_valid_and_round_trips(nlp, structured, tmp_path):
-    out = run(nlp, structured, tmp_path / "out.xml", "bioc-xml")
-    jsonl = read_output(run(nlp, structured, tmp_path / "out.jsonl", "jsonl"))
+def test_bioc_xml_output_reads_back_valid_and_round_trips(outputs):
+    out = outputs["bioc-xml"]
+    jsonl = read_output(outputs["jsonl"])
     etree.parse(str(out)).getroot()  # well formed
     assert etree.DTD(str(DTD)).validate(etree.parse(str(out))), "not valid against the BioC DTD"
     collection = bioc.load(out.open(encoding="utf8"))
@@ -76,13 +90,12 @@ def test_bioc_xml_output_reads_back_valid_and_round_trips(nlp, structured, tmp_p
     assert [document_record(d) for d in collection.documents] == [{k: r[k] for k in ("id", "entities", "links")} for r in jsonl]
 
 
-def test_bioc_input_keeps_passage_offsets_both_formats(nlp, structured, tmp_path):
-    first = read_output(run(nlp, structured, tmp_path / "first.jsonl", "jsonl"))
-    for fmt, suffix in (("bioc-xml", ".xml"), ("bioc-json", ".json")):
-        bioc_file = run(nlp, structured, tmp_path / f"out{suffix}", fmt)
-        again = read_output(run(nlp, bioc_file, tmp_path / f"again-{fmt}.jsonl", "jsonl"))
+def test_bioc_input_keeps_passage_offsets_both_formats(nlp, outputs, tmp_path):
+    first = read_output(outputs["jsonl"])
+    for fmt in ("bioc-xml", "bioc-json"):
+        again = read_output(run(nlp, outputs[fmt], tmp_path / f"again-{fmt}.jsonl", "jsonl"))
         assert [(r["id"], r["text"], r["entities"], r["links"]) for r in again] == [(r["id"], r["text"], r["entities"], r["links"]) for r in first]
-    with (tmp_path / "out.json").open(encoding="utf8") as handle:
+    with outputs["bioc-json"].open(encoding="utf8") as handle:
         check_collection(biocjson.load(handle))
 
 
@@ -120,8 +133,8 @@ def check_pubtator(path: Path) -> list:
     return blocks
 
 
-def test_pubtator_output_offsets_and_round_trip(nlp, structured, tmp_path):
-    out = run(nlp, structured, tmp_path / "out.pubtator", "pubtator")
+def test_pubtator_output_offsets_and_round_trip(nlp, outputs, tmp_path):
+    out = outputs["pubtator"]
     blocks = check_pubtator(out)
     assert [b[0][0] for b in blocks] == ["123", "456"]
     assert blocks[0][0][2] == TITLE and blocks[0][1][2] == f"P0: {LINKED} P1: {UNLINKED}"  # sections joined by a space

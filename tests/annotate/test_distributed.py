@@ -232,6 +232,10 @@ def test_success_markers_for_object_storage(tmp_path, nlp):
     entry = annotate_file(nlp, source, out, markers=True)
     assert entry["status"] == "done" and is_done(out, source, markers=True)
     assert sorted(p.name for p in out.iterdir()) == ["pubmed25n0001.parquet", "pubmed25n0001.parquet._SUCCESS"]
+    annotate_file(nlp, source, out, markers=True, fmt="pubtator")  # the marker last, after the sidecar
+    assert is_done(out, source, markers=True, fmt="pubtator")
+    (out / "pubmed25n0001.pubtator._SUCCESS").unlink()
+    assert is_done(out, source, fmt="pubtator") and not is_done(out, source, markers=True, fmt="pubtator")
 
 
 # ---------------------------------------------------------------- records, ids, durability (no Ray)

@@ -53,6 +53,7 @@ class RuntimeState:
         self.choice: Optional[str] = None
         self.session = None
         self.variant: Optional[str] = None
+        self.pid = 0  # the process that opened the session
 
     def __reduce__(self):
         return (RuntimeState, ())
@@ -217,16 +218,17 @@ def active_variant(model: Model) -> Optional[str]:
 
 def session_for(model: Model, variant: str):
     """The node's ONNX Runtime session for `variant`, opened on first use with as many threads
-    as PyTorch uses in this process (so a worker limited to one thread stays at one)."""
+    as PyTorch uses in this process (so a worker limited to one thread stays at one). A forked
+    process opens its own: a session's thread pool does not survive fork."""
     state = runtime_state(model)
-    if state.session is None or state.variant != variant:
+    if state.session is None or state.variant != variant or state.pid != os.getpid():
         ort = _onnxruntime()
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1
         state.session = ort.InferenceSession(model.attrs[ONNX_ATTR]["variants"][variant], options,
                                              providers=["CPUExecutionProvider"])
-        state.variant = variant
+        state.variant, state.pid = variant, os.getpid()
     return state.session
 
 

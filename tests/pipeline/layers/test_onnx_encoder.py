@@ -140,3 +140,15 @@ def test_export_script_writes_a_pipeline_that_runs_its_onnx_encoder(tiny_bert, t
     blank.to_disk(tmp_path / "blank")
     assert run_script("export_onnx", tmp_path / "blank", tmp_path / "none").returncode == 1
     assert not (tmp_path / "none").exists()
+
+
+def test_a_forked_process_opens_its_own_session(exported, monkeypatch):
+    (node,) = pipeline_features_nodes(exported)
+    features(exported, "onnx")
+    opened = runtime_state(node).session
+    features(exported, "onnx")
+    assert runtime_state(node).session is opened  # one session per process
+    monkeypatch.setattr(onnx_encoder.os, "getpid", lambda: -1)  # as in a child forked after a call
+    forked = features(exported, "onnx")
+    assert runtime_state(node).session is not opened
+    numpy.testing.assert_allclose(forked[0], features(exported, "torch")[0], atol=FP32_TOLERANCE, rtol=0)

@@ -5,10 +5,10 @@
 
 The pipelines were trained on the same frozen encoder (configs/pipeline_features.cfg, e.g. with
 other seeds: `--system.seed N`). With --seeds, RUN is the run folder of scripts/train_seeds.py
-and the members are each seed's CHECKPOINT (RUN/model-best, RUN_seed1/model-best, ...). The
+and the taggers are each run's CHECKPOINT (RUN/model-best, RUN_seed1/model-best, ...). The
 output is the first pipeline with its `fgen_ner` model an `fgen.ner_ensemble.v1` of every
 pipeline's tagger; values and statements are the first's, and the encoder runs once per doc for
-all members (fgen/pipeline/ner/ensemble_assembly.py). One pipeline alone is written unchanged
+all taggers (fgen/pipeline/ner/ensemble_assembly.py). One pipeline alone is written unchanged
 (--entity-bias is for averages), so a one-seed run goes through the same steps. The folder is
 written whole or not at all; load it with `spacy.load(DIR)`.
 """

@@ -1,4 +1,4 @@
-"""Train one config with several seeds at once: the members of an ensemble.
+"""Train one config with several seeds at once (one run per seed): the taggers of an ensemble.
 
     python scripts/train_seeds.py CONFIG OUTPUT --seeds 0,1,2 [--workers N] [spacy train options]
 

@@ -13,6 +13,7 @@ trainer and the script decides the recipe.
 """
 import math
 import random
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -82,8 +83,6 @@ def run_curve(
     on_point (Optional[Callable[[CurvePoint], None]]): called as each point is done (progress,
         saving partial results).
     """
-    import time
-
     points: List[CurvePoint] = []
     for i, (train_docs, test_docs) in enumerate(folds):
         k = fold_ids[i] if fold_ids is not None else i

@@ -11,6 +11,10 @@ Same layers, weights and serialized form as `spacy.TorchBiLSTMEncoder.v1` (a `to
 thinc's `with_padded` wrappers): a pipeline trained with spaCy's encoder loads with this one
 when its config names `fgen.bilstm_encoder.v1` instead (its longest doc of a batch, and any doc
 alone, get the same vectors as before).
+
+The LSTM's step loop runs on one CPU thread (`small_op_threads`, as the CRF's): each step works
+on a few docs' tiny tensors, where a second intra-op thread only adds synchronisation; with the
+encoder on ONNX Runtime the three members' BiLSTMs on two threads cost more than the encoder.
 """
 from typing import Callable, List, Tuple
 
@@ -19,6 +23,8 @@ import torch
 from thinc.api import ArgsKwargs, Model, PyTorchRNNWrapper, noop, torch2xp, with_padded, xp2torch
 from thinc.types import Floats2d, Padded
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from fgen.pipeline.ner.crf import small_op_threads
 
 
 class PackedLSTM(torch.nn.LSTM):
@@ -32,7 +38,9 @@ class PackedLSTM(torch.nn.LSTM):
         nonempty = (lengths > 0).nonzero().flatten()
         if nonempty.shape[0] == lengths.shape[0]:
             packed = pack_padded_sequence(X, lengths, enforce_sorted=False)
-            return pad_packed_sequence(super().forward(packed)[0], total_length=X.shape[0])[0]
+            with small_op_threads(X.device):
+                output = super().forward(packed)[0]
+            return pad_packed_sequence(output, total_length=X.shape[0])[0]
         Y = X.new_zeros((X.shape[0], X.shape[1], width))
         if not nonempty.shape[0]:
             return Y + X.sum() * 0  # zeros, still in the graph: thinc backpropagates through every output

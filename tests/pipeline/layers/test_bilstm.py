@@ -50,3 +50,28 @@ def test_loads_the_weights_of_spacys_bilstm_encoder():
 def test_no_layers_is_the_identity():
     Xs = batch([3])
     numpy.testing.assert_array_equal(build_bilstm_encoder(WIDTH, 0, 0.0).predict(Xs)[0], Xs[0])
+
+
+def test_the_lstm_steps_run_on_one_thread(monkeypatch):
+    """The step loop works on tiny tensors, where a second intra-op thread only adds
+    synchronisation (on a busy machine many times slower); the setting is restored after."""
+    import torch
+
+    seen = []
+    forward = torch.nn.LSTM.forward
+
+    def recording(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.LSTM, "forward", recording)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        model = build_bilstm_encoder(WIDTH, depth=1, dropout=0.0)
+        Xs = batch([4, 0, 6])
+        model.initialize(X=Xs)
+        model.predict(Xs)
+        assert seen and set(seen) == {1} and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)

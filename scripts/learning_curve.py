@@ -31,14 +31,15 @@ from fgen.util.console import msg
 app = typer.Typer(add_completion=False)
 
 
-def write_outputs(points: Sequence[CurvePoint], output_dir: Path) -> None:
-    """points.json, and once there are points, table.md and learning_curve.png."""
+def write_outputs(points: Sequence[CurvePoint], output_dir: Path, base: Optional[float] = None) -> None:
+    """points.json, and once there are points, table.md and learning_curve.png (the fit's
+    predictions at `base` training abstracts, the folds' whole training parts, and +100 / +300)."""
     write_bytes_atomic(output_dir / "points.json", (json.dumps(points_json(points), indent=2) + "\n").encode("utf8"))
     if points:
         rows = summarise(points)
         fitted = trends(rows)
-        write_bytes_atomic(output_dir / "table.md", markdown_table(rows, fitted).encode("utf8"))
-        plot(rows, fitted, output_dir / "learning_curve.png")
+        write_bytes_atomic(output_dir / "table.md", markdown_table(rows, fitted, base=base).encode("utf8"))
+        plot(rows, fitted, output_dir / "learning_curve.png", base=base)
 
 
 @app.command()
@@ -70,10 +71,11 @@ def main(
             msg.fail(f"{', '.join(missing)}: no such file (run scripts/split.py)", exits=1)
         fold_docs.append(tuple(list(DocBin().from_disk(p).get_docs(vocab)) for p in paths))
     points = []
+    base = sum(len(train_docs) for train_docs, _ in fold_docs) / len(fold_docs) if fold_docs else None
 
     def done(point: CurvePoint) -> None:
         points.append(point)
-        write_outputs(points, output_dir)
+        write_outputs(points, output_dir, base)
         msg.good(f"fold {point.fold}, {point.n_train} abstracts ({point.seconds / 60:.1f} min): "
                  + ", ".join(f"{k} F {v:.1f}" for k, v in point.scores.items()))
 

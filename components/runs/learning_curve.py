@@ -140,9 +140,11 @@ def trends(rows: Sequence[dict]) -> Dict[str, Optional[Trend]]:
     return {name: fit_trend([r["n_train"] for r in rows], [r[name] for r in rows]) for name in METRICS}
 
 
-def markdown_table(rows: Sequence[dict], fitted: Dict[str, Optional[Trend]], added: Sequence[int] = (100, 300)) -> str:
-    """The curve as a Markdown table, then each fit and its predictions for `added` abstracts
-    more than the largest size measured."""
+def markdown_table(rows: Sequence[dict], fitted: Dict[str, Optional[Trend]], added: Sequence[int] = (100, 300),
+                   base: Optional[float] = None) -> str:
+    """The curve as a Markdown table, then each fit and its predictions at `base` training
+    abstracts (default: the largest size measured; e.g. a whole training part when its largest
+    fraction did not run) and at `added` abstracts more."""
     names = list(METRICS)
     lines = ["| training abstracts | fraction | folds | " + " | ".join(f"{n} F" for n in names) + " |",
              "| ---: | ---: | ---: | " + " | ".join("---:" for _ in names) + " |"]
@@ -150,20 +152,24 @@ def markdown_table(rows: Sequence[dict], fitted: Dict[str, Optional[Trend]], add
         cells = [f"{r[n]:.1f} ± {r[n + '_sd']:.1f}" if r["folds"] > 1 else f"{r[n]:.1f}" for n in names]
         lines.append(f"| {r['n_train']:.0f} | {100 * r['fraction']:.0f}% | {r['folds']} | " + " | ".join(cells) + " |")
     if rows:
-        largest = max(r["n_train"] for r in rows)
-        lines += ["", "| fit F = a + b·ln(n) | a | b | " + " | ".join(f"at {largest + d:.0f} (+{d})" for d in added) + " |",
-                  "| --- | ---: | ---: | " + " | ".join("---:" for _ in added) + " |"]
+        largest = max(r["n_train"] for r in rows) if base is None else base
+        sizes = [0, *added]
+        lines += ["", "| fit F = a + b·ln(n) | a | b | " + " | ".join(f"at {largest + d:.0f}" + (f" (+{d})" if d else "")
+                                                               for d in sizes) + " |",
+                  "| --- | ---: | ---: | " + " | ".join("---:" for _ in sizes) + " |"]
         for name in names:
             trend = fitted.get(name)
             if trend is None:
                 continue
             lines.append(f"| {name} | {trend.a:.1f} | {trend.b:.2f} | "
-                         + " | ".join(f"{trend.predict(largest + d):.1f}" for d in added) + " |")
+                         + " | ".join(f"{trend.predict(largest + d):.1f}" for d in sizes) + " |")
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: Sequence[dict], fitted: Dict[str, Optional[Trend]], path: Path, added: Sequence[int] = (100, 300)) -> None:
-    """The curve (mean ± sd per size), its fits, extended to the largest size + max(`added`), as a PNG."""
+def plot(rows: Sequence[dict], fitted: Dict[str, Optional[Trend]], path: Path, added: Sequence[int] = (100, 300),
+         base: Optional[float] = None) -> None:
+    """The curve (mean ± sd per size), its fits, extended to `base` (default: the largest size)
+    + max(`added`), as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -173,7 +179,8 @@ def plot(rows: Sequence[dict], fitted: Dict[str, Optional[Trend]], path: Path, a
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     sizes = [r["n_train"] for r in rows]
-    end = max(sizes) + max(added, default=0)
+    anchor = max(sizes) if base is None else base
+    end = anchor + max(added, default=0)
     xs = numpy.linspace(min(sizes), end, 100)
     for name in METRICS:
         line = ax.errorbar(sizes, [r[name] for r in rows], yerr=[r[name + "_sd"] for r in rows],
@@ -181,7 +188,7 @@ def plot(rows: Sequence[dict], fitted: Dict[str, Optional[Trend]], path: Path, a
         trend = fitted.get(name)
         if trend is not None:
             ax.plot(xs, [trend.predict(x) for x in xs], linestyle="--", color=line[0].get_color(), alpha=0.7)
-    ax.axvline(max(sizes), color="grey", linewidth=0.8)
+    ax.axvline(anchor, color="grey", linewidth=0.8)
     ax.set_xlabel("training abstracts")
     ax.set_ylabel("F (%) on the fold's test part")
     ax.set_title("Learning curve (dashed: a + b·ln n, extended by +%d)" % max(added, default=0))

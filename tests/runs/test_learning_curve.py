@@ -80,6 +80,8 @@ def test_curve_trains_each_fold_and_fraction_on_nested_subsets(tmp_path):
     assert [(r["n_train"], r["folds"]) for r in rows] == [(3.5, 2), (7.5, 2), (15, 2)]
     table = markdown_table(rows, trends(rows))
     assert "| 15 | 100% | 2 |" in table and "at 115 (+100)" in table and "at 315 (+300)" in table
+    trend = trends(rows)["entities"]
+    assert f"| {trend.predict(40):.1f} | {trend.predict(140):.1f} | {trend.predict(340):.1f} |" in markdown_table(rows, trends(rows), base=40)
 
 
 def test_script_writes_points_table_and_figure(tmp_path, monkeypatch):
@@ -93,12 +95,13 @@ def test_script_writes_points_table_and_figure(tmp_path, monkeypatch):
     monkeypatch.setattr(module, "spacy_trainer", lambda *args: fake_trainer(trained))
     monkeypatch.setattr(module, "pipeline_scorer", lambda *args: fake_scorer)
     out = tmp_path / "out"
-    result = run_script("learning_curve", out, "--folds-dir", folds_dir, "--folds", "1", "--fractions", "0.5,1")
+    result = run_script("learning_curve", out, "--folds-dir", folds_dir, "--folds", "1", "--fractions", "0.25,0.5")
     assert result.returncode == 0, result.stdout + result.stderr
     points = json.loads((out / "points.json").read_text())
-    assert [(p["fold"], p["n_train"]) for p in points] == [(1, 6), (1, 12)]
+    assert [(p["fold"], p["n_train"]) for p in points] == [(1, 3), (1, 6)]
     assert all(t.startswith("f1 ") for t in trained[1])
-    assert "| 12 | 100% | 1 |" in (out / "table.md").read_text()
+    table = (out / "table.md").read_text()
+    assert "| 6 | 50% | 1 |" in table and "at 12 | at 112 (+100) |" in table  # predicted from the whole training part
     assert (out / "learning_curve.png").read_bytes().startswith(b"\x89PNG")
     missing = run_script("learning_curve", out, "--folds-dir", folds_dir, "--folds", "7")
     assert missing.returncode == 1 and "train7.spacy" in missing.stdout + missing.stderr

@@ -10,8 +10,8 @@ trained with one seed for --max-steps steps (`spacy train`, model-last: no model
 the test part) and scored on `foldK.spacy`. The default recipe's three seeds cost three times
 this; a cheaper recipe is fewer steps (say which in the report). spaCy needs a dev set: the
 first docs of the subset, evaluated once at the end and never used to pick a model.
-OUTPUT_DIR gets points.json (after each point, so a stopped run keeps what it measured),
-table.md (the curve and the log fit with its +100 / +300 predictions) and learning_curve.png.
+OUTPUT_DIR gets points.json (after each point, so a stopped run keeps what it measured;
+--from-points rewrites the rest from it), table.md (the curve and the log fit with its +100 / +300 predictions) and learning_curve.png.
 """
 import json
 import sys
@@ -55,6 +55,7 @@ def main(
     definitions: Optional[Path] = typer.Option(None, help="Corpus folder with the scheme definition files"),
     features_cache: Optional[Path] = typer.Option(None, help="Shared on-disk encoder feature cache"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g"),
+    from_points: bool = typer.Option(False, "--from-points", help="Train nothing: rewrite table.md and the figure from OUTPUT_DIR/points.json (a stopped run)"),
 ) -> None:
     """Train on growing subsets of each fold and score on its test part."""
     try:
@@ -72,6 +73,11 @@ def main(
         fold_docs.append(tuple(list(DocBin().from_disk(p).get_docs(vocab)) for p in paths))
     points = []
     base = sum(len(train_docs) for train_docs, _ in fold_docs) / len(fold_docs) if fold_docs else None
+    if from_points:
+        saved = json.loads((output_dir / "points.json").read_text(encoding="utf8"))
+        write_outputs([CurvePoint(**p) for p in saved], output_dir, base)
+        msg.good(f"{len(saved)} points: {output_dir / 'table.md'}")
+        return
 
     def done(point: CurvePoint) -> None:
         points.append(point)

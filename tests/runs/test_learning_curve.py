@@ -103,6 +103,9 @@ def test_script_writes_points_table_and_figure(tmp_path, monkeypatch):
     table = (out / "table.md").read_text()
     assert "| 6 | 50% | 1 |" in table and "at 12 | at 112 (+100) |" in table  # predicted from the whole training part
     assert (out / "learning_curve.png").read_bytes().startswith(b"\x89PNG")
+    (out / "table.md").unlink()
+    again = run_script("learning_curve", out, "--folds-dir", folds_dir, "--folds", "1", "--from-points")
+    assert again.returncode == 0 and len(trained) == 2 and (out / "table.md").read_text() == table
     missing = run_script("learning_curve", out, "--folds-dir", folds_dir, "--folds", "7")
     assert missing.returncode == 1 and "train7.spacy" in missing.stdout + missing.stderr
 

@@ -20,7 +20,11 @@ no cache to run; cached and live features are the same numbers.
 
 Two-stage training: the callback `fgen.fine_tune_encoder.v1` turns the cache off and lets the
 gradient flow into the encoder (`encoder_fine_tuning.py`), to fine-tune a pipeline trained on the
-frozen features (configs/pipeline_features_finetune.cfg).
+frozen features (configs/pipeline_features_finetune.cfg), and drops any stored ONNX export.
+
+Inference on ONNX Runtime: a pipeline that stores an export of its encoder
+(scripts/export_onnx.py) runs it instead of PyTorch on CPU (`onnx_encoder.py`; fp32 gives the
+same features within 1e-4, `FGEN_ENCODER_RUNTIME` chooses).
 """
 import hashlib
 from pathlib import Path

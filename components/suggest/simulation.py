@@ -7,7 +7,7 @@ the annotators had just done them. Strategies are `fgen-suggest`'s (`fgen.sugges
 `uncertainty` and `disagreement` rank the pool with the round's model exactly as
 `scripts/suggest.py` ranks a real pool (`annotate_with_uncertainty`, then `rank`), `random`
 draws. Each repeat draws its own initial set, shared by every strategy, so strategies differ
-only in what they pick. `disagreement` needs the trainer to give an ensemble (2+ members).
+only in what they pick; its first model is trained once and serves every strategy. `disagreement` needs the trainer to give an ensemble (2+ members).
 
 Training, scoring and picking are passed in (`Trainer`, `Scorer`, `Selector`), so the loop is
 tested with a fake trainer and the script decides the recipe.
@@ -92,15 +92,22 @@ def simulate(
     points: List[RoundPoint] = []
     for repeat in range(repeats):
         start = random.Random(seed + repeat).sample(range(len(pool)), initial)
+        first: Optional[tuple] = None  # round 0's model and scores: the same set for every strategy
         for strategy in strategies:
             labelled = list(start)
             for k in range(rounds):
-                run_dir = workdir / f"r{repeat}" / strategy / f"round{k}"
-                run_dir.mkdir(parents=True, exist_ok=True)
-                train_path = run_dir / "train.spacy"
-                DocBin(docs=[pool[i] for i in sorted(labelled)], store_user_data=True).to_disk(train_path)
-                model = train(train_path, run_dir)
-                point = RoundPoint(strategy, repeat, k, len(labelled), headline_scores(score(model, test_docs)))
+                if k == 0 and first is not None:
+                    model, scores = first
+                else:
+                    run_dir = workdir / f"r{repeat}" / strategy / f"round{k}"
+                    run_dir.mkdir(parents=True, exist_ok=True)
+                    train_path = run_dir / "train.spacy"
+                    DocBin(docs=[pool[i] for i in sorted(labelled)], store_user_data=True).to_disk(train_path)
+                    model = train(train_path, run_dir)
+                    scores = headline_scores(score(model, test_docs))
+                    if k == 0:
+                        first = model, scores
+                point = RoundPoint(strategy, repeat, k, len(labelled), scores)
                 points.append(point)
                 if on_point is not None:
                     on_point(point)

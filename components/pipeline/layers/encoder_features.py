@@ -34,7 +34,6 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 from thinc.api import Model, torch2xp
-from thinc.model import serialize_attr
 from thinc.types import Floats2d, Floats3d
 
 from fgen.pipeline.layers.encoder_fine_tuning import pooled_layers_with_grad
@@ -42,6 +41,7 @@ from fgen.pipeline.layers.encoder_windows import pooled_windows
 from fgen.pipeline.layers.encoders import create_transformer_model
 from fgen.pipeline.layers.feature_cache import FeatureCache, doc_key, encoder_key
 from fgen.pipeline.layers.onnx_encoder import ONNX_ATTR, active_variant, drop_onnx, onnx_hidden_states, session_for
+from fgen.pipeline.layers.model_state import ModelState, model_state
 from fgen.pipeline.layers.shared_features import publish
 
 COMBINATIONS = ("concat", "mean", "weighted")
@@ -49,7 +49,7 @@ COMBINATIONS = ("concat", "mean", "weighted")
 TRAINING_ATTR = "training_state"
 
 
-class TrainingState:
+class TrainingState(ModelState):
     """What training turned on for one `fgen.encoder_features.v1` node: a feature cache, or
     fine-tuning of its encoder. It lives in the node's attrs, so it belongs to that model alone,
     but it never travels with it: it is not saved (`to_bytes`/`to_disk`), and a copy or a pickle
@@ -59,24 +59,10 @@ class TrainingState:
         self.cache: Optional[FeatureCache] = None
         self.fine_tuned = False
 
-    def __reduce__(self):
-        return (TrainingState, ())
-
-    def __deepcopy__(self, memo: dict) -> "TrainingState":
-        return TrainingState()
-
-
-@serialize_attr.register(TrainingState)
-def _not_saved(_: TrainingState, value: TrainingState, name: str, model: Model) -> bytes:
-    raise TypeError("a training state is not saved")  # thinc leaves out attrs that raise TypeError
-
 
 def training_state(model: Model) -> TrainingState:
     """The TrainingState of an `fgen.encoder_features.v1` node (created on first use)."""
-    state = model.attrs.get(TRAINING_ATTR)
-    if not isinstance(state, TrainingState):
-        state = model.attrs[TRAINING_ATTR] = TrainingState()
-    return state
+    return model_state(model, TRAINING_ATTR, TrainingState)
 
 
 def feature_cache(model: Model) -> Optional[FeatureCache]:

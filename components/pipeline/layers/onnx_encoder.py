@@ -30,7 +30,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy
 import torch
 from thinc.api import Model
-from thinc.model import serialize_attr
+
+from fgen.pipeline.layers.model_state import ModelState, model_state
 
 # The features node's attr that holds the exported encoder: {"variants": {name: bytes},
 # "default": name, "n_hidden": int}; a plain dict, so thinc saves and loads it as msgpack.
@@ -45,7 +46,7 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
 
 
-class RuntimeState:
+class RuntimeState(ModelState):
     """One features node's runtime choice and its open ONNX Runtime session. It belongs to that
     node alone and never travels with it: not saved, and a copy or a pickle starts afresh."""
 
@@ -55,24 +56,10 @@ class RuntimeState:
         self.variant: Optional[str] = None
         self.pid = 0  # the process that opened the session
 
-    def __reduce__(self):
-        return (RuntimeState, ())
-
-    def __deepcopy__(self, memo: dict) -> "RuntimeState":
-        return RuntimeState()
-
-
-@serialize_attr.register(RuntimeState)
-def _not_saved(_: RuntimeState, value: RuntimeState, name: str, model: Model) -> bytes:
-    raise TypeError("a runtime state is not saved")  # thinc leaves out attrs that raise TypeError
-
 
 def runtime_state(model: Model) -> RuntimeState:
     """The RuntimeState of an `fgen.encoder_features.v1` node (created on first use)."""
-    state = model.attrs.get(RUNTIME_ATTR)
-    if not isinstance(state, RuntimeState):
-        state = model.attrs[RUNTIME_ATTR] = RuntimeState()
-    return state
+    return model_state(model, RUNTIME_ATTR, RuntimeState)
 
 
 class _HiddenStates(torch.nn.Module):

@@ -51,13 +51,18 @@ def tiny_upstream_corpus(root: Path) -> Path:
 
 
 def project_copy(root: Path) -> Path:
-    """project.yml, pyproject.toml and a copy of components/ (the commands' code deps, edited by
-    the test) plus links to configs/ and scripts/: the workflow writes only inside `root`. The
+    """project.yml, pyproject.toml and copies of components/ (the commands' code deps, edited by
+    the test), docs/ and annotations/, plus links to configs/ and scripts/: the workflow writes
+    only inside `root`. The
     commands still import fgen from the editable install, i.e. the repository's components/."""
     root.mkdir()
     for name in ("project.yml", "pyproject.toml"):
         shutil.copy(REPO / name, root / name)
     shutil.copytree(REPO / "components", root / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    # docs/ is written by the workflow (reports) and read by `package` (results.json); annotations/
+    # is where new annotations go (convert reads it): copies, so the repository stays untouched.
+    for name in ("docs", "annotations"):
+        shutil.copytree(REPO / name, root / name)
     for name in ("configs", "scripts"):
         (root / name).symlink_to(REPO / name)
     return root

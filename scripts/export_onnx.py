@@ -71,12 +71,16 @@ def main(
     default: str = typer.Option("fp32", "--default", help="The variant run by default: fp32 or int8"),
     tolerance: float = typer.Option(1e-3, "--tolerance", help="Largest fp32 feature difference from PyTorch accepted"),
     texts: Optional[Path] = typer.Option(None, "--texts", help="A .txt file (one text per line) for the check instead of the built-in texts"),
+    if_encoder: bool = typer.Option(False, "--if-encoder", help="A pipeline without a frozen encoder (e.g. the CNN's) is left as it is, exit 0 (the workflow's step)"),
 ) -> None:
     """Write MODEL to OUTPUT with its frozen encoder exported to ONNX."""
     if default not in ("fp32", "int8") or (default == "int8" and not int8):
         msg.fail(f"--default: fp32, or int8 with --int8 (got {default!r})", exits=1)
     nlp = spacy.load(model)
     if not export_pipeline(nlp, int8=int8, default=default):
+        if if_encoder:
+            msg.info(f"{model}: no fgen.encoder_features.v1 encoder, nothing to export")
+            return
         msg.fail(f"{model}: no fgen.encoder_features.v1 encoder to export", exits=1)
     check = [line for line in texts.read_text(encoding="utf8").splitlines() if line.strip()] if texts else CHECK_TEXTS
     differences = feature_differences(nlp, check)

@@ -138,8 +138,12 @@ def test_export_script_writes_a_pipeline_that_runs_its_onnx_encoder(tiny_bert, t
     assert run_script("export_onnx", tmp_path / "model", tmp_path / "none", "--default", "int8").returncode == 1
     blank = spacy.blank("en")
     blank.to_disk(tmp_path / "blank")
+    blank_files = list((tmp_path / "blank").iterdir())
     assert run_script("export_onnx", tmp_path / "blank", tmp_path / "none").returncode == 1
     assert not (tmp_path / "none").exists()
+    # the workflow's step on a pipeline without a frozen encoder (the CNN's): left as it is
+    assert run_script("export_onnx", tmp_path / "blank", tmp_path / "blank", "--if-encoder").returncode == 0
+    assert sorted(p.name for p in (tmp_path / "blank").iterdir()) == sorted(p.name for p in blank_files)
 
 
 def test_a_forked_process_opens_its_own_session(exported, monkeypatch):

@@ -11,6 +11,7 @@ from fgen.suggest.ranking import rank
 from fgen.suggest.simulation import curves, goal, markdown_table, simulate, uncertainty_selector
 
 from ..conftest import run_script, script_module
+from ..runs.test_learning_curve import fake_trainer
 from .test_suggest import POOL, build_pipeline, write_definitions
 
 NLP = spacy.blank("en")
@@ -18,21 +19,6 @@ NLP = spacy.blank("en")
 
 def docs(prefix: str, n: int):
     return [NLP.make_doc(f"{prefix} {'long ' * i}abstract {i} .") for i in range(n)]
-
-
-def texts_of(path: Path):
-    return [d.text for d in DocBin().from_disk(path).get_docs(NLP.vocab)]
-
-
-def fake_trainer(trained):
-    def train(train_path: Path, run_dir: Path) -> Path:
-        texts = texts_of(train_path)
-        trained.append(texts)
-        model = run_dir / "model.json"
-        model.write_text(json.dumps(texts))
-        return model
-
-    return train
 
 
 def fake_scorer(model: Path, gold_docs):

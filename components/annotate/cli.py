@@ -30,7 +30,8 @@ from spacy.language import Language
 import fgen  # noqa: F401  registers doc._.links, span._.confidence, ...
 from fgen.annotate.bounds import LIMIT_ENV, MAX_RECORD_CHARS, MAX_RECORD_TOKENS, TOKEN_LIMIT_ENV
 from fgen.annotate.inputs import AnnotateError, Problem
-from fgen.annotate.run_loop import Progress, annotate, check_run
+from fgen.annotate.run_loop import annotate, check_run
+from fgen.util.progress import Progress
 from fgen.annotate.journal import journal_path
 from fgen.annotate.outputs import resolve_scheme
 from fgen.util.console import msg

@@ -43,7 +43,6 @@ from fgen.annotate.outputs import output_format, render_output
 from fgen.corpus.schemes import Scheme
 from fgen.formats.passages import PROVENANCE_KEY as PASSAGES
 from fgen.util.atomic import DurableAppend
-from fgen.util.progress import Progress  # noqa: F401  (fgen.annotate.cli imports it from here)
 
 
 @dataclass

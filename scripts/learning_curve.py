@@ -88,7 +88,7 @@ def main(
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
         run_curve(fold_docs, fraction_list, output_dir, spacy_trainer(config, seed, max_steps, max_epochs, definitions, features_cache, gpu_id),
-                  pipeline_scorer(definitions), seed=seed, on_point=done, fold_ids=fold_ids)
+                  pipeline_scorer(definitions, features_cache), seed=seed, on_point=done, fold_ids=fold_ids)
     except (ValueError, RuntimeError) as err:
         msg.fail(str(err), exits=1)
     msg.good(f"{len(points)} points: {output_dir / 'table.md'}")

@@ -81,7 +81,7 @@ def main(
     test_docs = list(DocBin().from_disk(test).get_docs(vocab))
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     train = spacy_trainer(config, seed, max_steps, max_epochs, definitions, features_cache, gpu_id)
-    score = pipeline_scorer(definitions)
+    score = pipeline_scorer(definitions, features_cache)
     output_dir.mkdir(parents=True, exist_ok=True)
     full_pool_f = None
     if full_pool:
@@ -99,7 +99,7 @@ def main(
                  + ", ".join(f"{k} F {v:.1f}" for k, v in point.scores.items()))
 
     try:
-        simulate(pool_docs, test_docs, names, output_dir, train, score, uncertainty_selector(), initial=initial,
+        simulate(pool_docs, test_docs, names, output_dir, train, score, uncertainty_selector(features_cache=features_cache), initial=initial,
                  round_size=round_size, rounds=rounds, repeats=repeats, seed=seed, on_point=done)
     except (ValueError, RuntimeError, AnnotateError) as err:
         msg.fail(str(err), exits=1)

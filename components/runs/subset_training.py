@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
 
 import spacy
+from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
 from fgen.runs.seed_training import LOG_NAME, failure_message, train_command
@@ -56,10 +57,23 @@ def spacy_trainer(config: Path, seed: int = 0, max_steps: int = 1340, max_epochs
     return train
 
 
-def pipeline_scorer(definitions: Optional[Path] = None) -> Scorer:
-    """A `Scorer` loading the trained pipeline and running `evaluate_docs` on the gold docs."""
+def load_with_cache(model: Path, features_cache: Optional[Path] = None) -> Language:
+    """Load a trained pipeline; with `features_cache`, its frozen encoder reads the features the
+    training runs cached (the same encoder, so the same numbers) instead of recomputing them."""
+    from fgen.pipeline.layers.encoder_features import enable_cache, pipeline_features_nodes
+
+    nlp = spacy.load(model)
+    if features_cache is not None:
+        for node in pipeline_features_nodes(nlp):
+            enable_cache(node, features_cache)
+    return nlp
+
+
+def pipeline_scorer(definitions: Optional[Path] = None, features_cache: Optional[Path] = None) -> Scorer:
+    """A `Scorer` loading the trained pipeline and running `evaluate_docs` on the gold docs
+    (encoder features from `features_cache` when given: see `load_with_cache`)."""
 
     def score(model: Path, gold_docs: Sequence[Doc]) -> Dict[str, float]:
-        return evaluate_docs(spacy.load(model), gold_docs, definitions=definitions)
+        return evaluate_docs(load_with_cache(model, features_cache), gold_docs, definitions=definitions)
 
     return score

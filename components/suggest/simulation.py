@@ -39,7 +39,7 @@ class RoundPoint:
     scores: Dict[str, float]
 
 
-def uncertainty_selector(batch_size: int = 16) -> Selector:
+def uncertainty_selector(batch_size: int = 16, features_cache: Optional[Path] = None) -> Selector:
     """A `Selector` ranking the pool with the round's pipeline as `fgen-suggest` does; `random`
     draws with the seed and never loads the pipeline.
 
@@ -49,11 +49,10 @@ def uncertainty_selector(batch_size: int = 16) -> Selector:
     def select(model: Path, pool: Sequence[Doc], strategy: str, n: int, seed: int) -> List[int]:
         if strategy == "random":
             return sorted(random.Random(seed).sample(range(len(pool)), min(n, len(pool))))
-        import spacy
-
+        from fgen.runs.subset_training import load_with_cache
         from fgen.suggest.uncertainty import annotate_with_uncertainty
 
-        nlp = spacy.load(model)
+        nlp = load_with_cache(model, features_cache)
         scored: List[Scored] = []
         for batch in minibatch(range(len(pool)), batch_size):
             docs = [nlp.make_doc(pool[i].text) for i in batch]

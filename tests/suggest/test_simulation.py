@@ -102,7 +102,7 @@ def test_script_writes_curves_and_the_goal(tmp_path, monkeypatch):
     module = script_module("simulate_active_learning")
     monkeypatch.setattr(module, "spacy_trainer", lambda *args: fake_trainer([]))
     monkeypatch.setattr(module, "pipeline_scorer", lambda *args: fake_scorer)
-    monkeypatch.setattr(module, "uncertainty_selector", lambda: fake_selector([]))
+    monkeypatch.setattr(module, "uncertainty_selector", lambda **_: fake_selector([]))
     out = tmp_path / "out"
     result = run_script("simulate_active_learning", out, "--pool", tmp_path / "pool.spacy", "--test", tmp_path / "test.spacy",
                         "--initial", 2, "--round-size", 2, "--rounds", 3, "--repeats", 3, "--full-pool")

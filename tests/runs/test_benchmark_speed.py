@@ -202,7 +202,7 @@ def test_reference_and_runtime_on_a_tiny_encoder(tmp_path, monkeypatch):
     reference = bench.measure_reference(str(tmp_path / "model"), TEXTS, 4, 2)
     assert reference["words"] == 9 * len(TEXTS) and len(reference["words_per_second"]) == 2
     assert reference["words_per_second_mean"] > 0 and reference["peak_rss_mb"] > 0
-    monkeypatch.delenv(ENV_VARIABLE, raising=False)  # measure sets it for its process: restored after the test
+    monkeypatch.setenv(ENV_VARIABLE, "auto")  # measure sets it for its process: setenv restores it after the test (delenv of an unset variable would not)
     for runtime, runs_on in ((None, ["fp32"]), ("torch", ["torch"]), ("onnx-int8", ["int8"])):
         result = bench.measure(str(tmp_path / "model"), TEXTS, 4, 1, 1, runtime=runtime)
         assert result["runtime"] == (runtime or "default") and result["encoder_runs_on"] == runs_on

@@ -40,7 +40,9 @@ from fgen.pipeline.layers.encoder_fine_tuning import pooled_layers_with_grad
 from fgen.pipeline.layers.encoder_windows import pooled_windows
 from fgen.pipeline.layers.encoders import create_transformer_model
 from fgen.pipeline.layers.feature_cache import FeatureCache, doc_key, encoder_key
-from fgen.pipeline.layers.onnx_encoder import ONNX_ATTR, active_variant, drop_onnx, onnx_hidden_states, session_for
+from fgen.pipeline.layers.onnx_encoder import (
+    ONNX_ATTR, active_variant, drop_onnx, onnx_hidden_states, runtime_state, session_for,
+)
 from fgen.pipeline.layers.model_state import ModelState, model_state
 from fgen.pipeline.layers.shared_features import publish
 
@@ -265,7 +267,8 @@ def pooled_layers(model: Model, docs: List[Doc]) -> List[Floats2d]:
     run = None
     if variant is not None:
         session, n_hidden = session_for(model, variant), model.attrs[ONNX_ATTR]["n_hidden"]
-        run = lambda wordpieces: onnx_hidden_states(session, wordpieces, layers, n_hidden)  # noqa: E731
+        shared = runtime_state(model).shared_inputs
+        run = lambda wordpieces: onnx_hidden_states(session, wordpieces, layers, n_hidden, shared)  # noqa: E731
     pooled = pooled_windows(model.layers[0], docs, layers, hidden_states=run)
     width = hidden_width(model.layers[0]) * len(chosen_layers(model))
     return [model.ops.asarray2f(torch2xp(doc)) if doc.shape[0] else model.ops.alloc2f(0, width) for doc in pooled]

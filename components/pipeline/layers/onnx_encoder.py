@@ -7,6 +7,14 @@ dynamic int8 quantisation of it) and `store_onnx` keeps the bytes in the feature
 to worker processes; nothing is exported or downloaded when a pipeline loads. The PyTorch
 weights stay in the pipeline: they are the fallback and what training and fine-tuning use.
 
+The fp32 variant is stored without weights (`share_torch_weights`): they become inputs of the
+graph, fed on every call with the PyTorch module's own tensors (numpy views: ONNX Runtime reads
+them in place); the linear layers' weights, which the export stores transposed, are read
+untransposed by `com.microsoft.FusedMatMul` with `transB`. So the saved pipeline holds the
+encoder's weights once, and so does a process running ONNX (handed over as initializers, ONNX
+Runtime copies them: docs/benchmarks.md, round 15). The int8 variant has weights of its own and
+is stored whole.
+
 Which runtime runs a loaded pipeline (`runtime_choice`): `set_encoder_runtime(nlp, ...)`, else
 the environment variable `FGEN_ENCODER_RUNTIME`, else "auto":
 - "auto": the stored default variant on ONNX Runtime when the pipeline stores one, runs on CPU
@@ -25,7 +33,7 @@ import copy
 import io
 import os
 import warnings
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -34,7 +42,9 @@ from thinc.api import Model
 from fgen.pipeline.layers.model_state import ModelState, model_state
 
 # The features node's attr that holds the exported encoder: {"variants": {name: bytes},
-# "default": name, "n_hidden": int}; a plain dict, so thinc saves and loads it as msgpack.
+# "default": name, "n_hidden": int, "torch_weights": {name: [[initializer, state_dict key], ...]}}
+# (variants without an entry in "torch_weights" hold their weights); a plain dict, so thinc saves
+# and loads it as msgpack.
 ONNX_ATTR = "onnx_encoder"
 # The features node's attr that holds its RuntimeState (not saved).
 RUNTIME_ATTR = "encoder_runtime"
@@ -44,6 +54,8 @@ VARIANTS = {"onnx": "fp32", "onnx-int8": "int8"}
 CHOICES = ("auto", "torch", *VARIANTS)
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
+# What the export names the encoder's parameters (`_HiddenStates.module`).
+PARAMETER_PREFIX = "module."
 
 
 class RuntimeState(ModelState):
@@ -55,6 +67,7 @@ class RuntimeState(ModelState):
         self.session = None
         self.variant: Optional[str] = None
         self.pid = 0  # the process that opened the session
+        self.shared_inputs: Dict[str, numpy.ndarray] = {}  # the PyTorch tensors fed to every call
 
 
 def runtime_state(model: Model) -> RuntimeState:
@@ -130,25 +143,81 @@ def quantize_int8(fp32: bytes) -> bytes:
             return file_.read()
 
 
-def store_onnx(model: Model, variants: Dict[str, bytes], default: str = "fp32") -> None:
+def store_onnx(model: Model, variants: Dict[str, bytes], default: str = "fp32", share_weights: bool = True) -> None:
     """Keep exported variants in an `fgen.encoder_features.v1` node, saved with its pipeline.
 
     model (Model): the features node (initialized or loaded).
     variants (Dict[str, bytes]): from `export_onnx`.
     default (str): the variant "auto" runs.
+    share_weights (bool): store fp32 without the weights it shares with the PyTorch encoder
+        (`share_torch_weights`); False: whole, as given.
     """
     if default not in variants:
         raise ValueError(f"default variant {default!r} is not among the exported ones ({', '.join(variants)})")
-    module = model.layers[0]
-    n_hidden = next(shim._model for node in module.walk() for shim in node.shims).config.num_hidden_layers + 1
-    model.attrs[ONNX_ATTR] = {"variants": dict(variants), "default": default, "n_hidden": n_hidden}
+    module = _torch_module(model)
+    stored, torch_weights = dict(variants), {}
+    if share_weights and "fp32" in stored:
+        stored["fp32"], torch_weights["fp32"] = share_torch_weights(stored["fp32"], module)
+    model.attrs[ONNX_ATTR] = {"variants": stored, "default": default, "n_hidden": module.config.num_hidden_layers + 1,
+                              "torch_weights": torch_weights}
     runtime_state(model).session = None  # any open session ran the bytes replaced here
+
+
+def _torch_module(model: Model) -> torch.nn.Module:
+    return next(shim._model for node in model.layers[0].walk() for shim in node.shims)
+
+
+def share_torch_weights(exported: bytes, module: torch.nn.Module) -> Tuple[bytes, List[List[str]]]:
+    """The exported graph without the weights it shares with `module`: each initializer equal to
+    a parameter (or to a 2-d parameter transposed, read by MatMuls only) becomes an input of the
+    graph, fed from the module's state dict (`session_for`, `onnx_hidden_states`).
+
+    exported (bytes): a serialized ONNX model from `export_onnx`.
+    module (torch.nn.Module): the encoder it was exported from.
+    RETURNS (Tuple[bytes, List[List[str]]]): the graph, and [initializer, state_dict key] pairs.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = onnx.load_from_string(exported)
+    params = {name: tensor.detach().cpu().numpy() for name, tensor in module.state_dict().items()}
+    by_shape: Dict[tuple, List[str]] = {}
+    for name, array in params.items():
+        by_shape.setdefault(array.shape, []).append(name)
+    consumers: Dict[str, list] = {}
+    for node in graph.graph.node:
+        for position, name in enumerate(node.input):
+            consumers.setdefault(name, []).append((node, position))
+    pairs: List[List[str]] = []
+    kept = []
+    for init in graph.graph.initializer:
+        array = numpy_helper.to_array(init)
+        source = init.name[len(PARAMETER_PREFIX):] if init.name.startswith(PARAMETER_PREFIX) else None
+        if source not in params or not numpy.array_equal(params[source], array):
+            source = None
+            uses = consumers.get(init.name, [])
+            if array.ndim == 2 and uses and all(n.op_type == "MatMul" and i == 1 for n, i in uses):
+                source = next((name for name in by_shape.get(array.T.shape, []) if numpy.array_equal(params[name].T, array)), None)
+            if source is None:
+                kept.append(init)  # a constant of the graph's own: stays in it
+                continue
+            for node, _ in uses:
+                node.op_type, node.domain = "FusedMatMul", "com.microsoft"
+                node.attribute.append(helper.make_attribute("transB", 1))
+        graph.graph.input.append(helper.make_tensor_value_info(init.name, init.data_type, list(params[source].shape)))
+        pairs.append([init.name, source])
+    del graph.graph.initializer[:]
+    graph.graph.initializer.extend(kept)
+    if not any(opset.domain == "com.microsoft" for opset in graph.opset_import):
+        graph.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    return graph.SerializeToString(), pairs
 
 
 def drop_onnx(model: Model) -> None:
     """Forget a node's exported encoder (its PyTorch weights are about to change)."""
     model.attrs.pop(ONNX_ATTR, None)
-    runtime_state(model).session = None
+    state = runtime_state(model)
+    state.session, state.shared_inputs = None, {}
 
 
 def stored_variants(model: Model) -> List[str]:
@@ -205,31 +274,44 @@ def active_variant(model: Model) -> Optional[str]:
 
 def session_for(model: Model, variant: str):
     """The node's ONNX Runtime session for `variant`, opened on first use with as many threads
-    as PyTorch uses in this process (so a worker limited to one thread stays at one). A forked
-    process opens its own: a session's thread pool does not survive fork."""
+    as PyTorch uses in this process (so a worker limited to one thread stays at one); the PyTorch
+    module's tensors for the weights the stored graph shares with it are kept in the node's
+    RuntimeState (`shared_inputs`), which `onnx_hidden_states` feeds. A forked process
+    opens its own: a session's thread pool does not survive fork. No memory arena: the calls'
+    shapes vary with every batch, and an arena keeps the largest call's memory for good
+    (peak RSS: docs/benchmarks.md, round 15)."""
     state = runtime_state(model)
     if state.session is None or state.variant != variant or state.pid != os.getpid():
         ort = _onnxruntime()
+        stored = model.attrs[ONNX_ATTR]
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1
-        state.session = ort.InferenceSession(model.attrs[ONNX_ATTR]["variants"][variant], options,
-                                             providers=["CPUExecutionProvider"])
+        options.enable_cpu_mem_arena = False
+        pairs = stored.get("torch_weights", {}).get(variant, [])
+        params = _torch_module(model).state_dict() if pairs else {}
+        state.shared_inputs = {name: numpy.ascontiguousarray(params[source].detach().cpu().numpy(), dtype="float32")
+                               for name, source in pairs}
+        state.session = ort.InferenceSession(stored["variants"][variant], options, providers=["CPUExecutionProvider"])
         state.variant, state.pid = variant, os.getpid()
     return state.session
 
 
-def onnx_hidden_states(session, wordpieces, layers: Sequence[int], n_hidden: int) -> List[Optional[torch.Tensor]]:
+def onnx_hidden_states(session, wordpieces, layers: Sequence[int], n_hidden: int,
+                       shared_inputs: Optional[Dict[str, numpy.ndarray]] = None) -> List[Optional[torch.Tensor]]:
     """The hidden states of one call on ONNX Runtime, indexed like Hugging Face's `hidden_states`
     (only `layers` computed into the list; the others are None).
 
     wordpieces (WordpieceBatch): the call's padded wordpieces.
+    shared_inputs (Optional[Dict[str, numpy.ndarray]]): the weights the graph reads as inputs
+        (`RuntimeState.shared_inputs`).
     """
     wanted = sorted({layer % n_hidden for layer in layers})
     feed = {"input_ids": wordpieces.input_ids, "attention_mask": wordpieces.attention_mask}
     if any(node.name == "token_type_ids" for node in session.get_inputs()):
         feed["token_type_ids"] = wordpieces.token_type_ids if wordpieces.token_type_ids is not None else 0 * wordpieces.input_ids
     feed = {name: numpy.ascontiguousarray(value, dtype="int64") for name, value in feed.items()}
+    feed.update(shared_inputs or {})
     results = session.run([f"hidden_{i}" for i in wanted], feed)
     hidden: List[Optional[torch.Tensor]] = [None] * n_hidden
     for i, array in zip(wanted, results):

@@ -104,7 +104,7 @@ def test_falls_back_to_pytorch_or_fails_when_asked_for_what_is_missing(tiny_bert
     monkeypatch.setenv(ENV_VARIABLE, "tensorrt")
     with pytest.raises(ValueError, match=ENV_VARIABLE):
         node.predict([nlp.make_doc(TEXT)])
-    store_onnx(node, {"fp32": b"not opened"})
+    store_onnx(node, {"fp32": b"not opened"}, share_weights=False)
     monkeypatch.setattr(onnx_encoder, "_onnxruntime", lambda: None)
     monkeypatch.setenv(ENV_VARIABLE, "auto")
     node.predict([nlp.make_doc(TEXT)])  # onnxruntime missing: PyTorch
@@ -117,7 +117,7 @@ def test_fine_tuning_drops_the_export(tiny_bert):  # noqa: F811
     nlp = make_nlp(tiny_bert)
     nlp.initialize()
     (node,) = pipeline_features_nodes(nlp)
-    store_onnx(node, {"fp32": b"exported from the frozen weights"})
+    store_onnx(node, {"fp32": b"exported from the frozen weights"}, share_weights=False)
     enable_fine_tuning(node)
     assert stored_variants(node) == []
 
@@ -156,3 +156,33 @@ def test_a_forked_process_opens_its_own_session(exported, monkeypatch):
     forked = features(exported, "onnx")
     assert runtime_state(node).session is not opened
     numpy.testing.assert_allclose(forked[0], features(exported, "torch")[0], atol=FP32_TOLERANCE, rtol=0)
+
+
+def test_fp32_is_stored_without_the_weights_it_shares_with_pytorch(tiny_bert, tmp_path):  # noqa: F811
+    nlp = make_nlp(tiny_bert, layers=(0, -2, -1))
+    nlp.initialize()
+    (node,) = pipeline_features_nodes(nlp)
+    nlp.to_disk(tmp_path / "torch")
+    whole = export_onnx(onnx_encoder_module(node))["fp32"]
+    store_onnx(node, {"fp32": whole})
+    stored = node.attrs[onnx_encoder.ONNX_ATTR]
+    weights = sum(p.numel() * 4 for p in onnx_encoder_module(node).parameters())
+    assert len(stored["variants"]["fp32"]) < len(whole) - 0.9 * weights
+    assert {source for _, source in stored["torch_weights"]["fp32"]} >= {
+        name for name, p in onnx_encoder_module(node).named_parameters() if p.dim() == 2 and "pooler" not in name}
+    nlp.to_disk(tmp_path / "onnx")
+    size = {name: (tmp_path / name / "tok2vec" / "model").stat().st_size for name in ("torch", "onnx")}
+    assert size["onnx"] - size["torch"] < 0.5 * weights  # the weights are saved once (the graph is the rest)
+    loaded = spacy.load(tmp_path / "onnx")
+    for got, expected in zip(features(loaded, "onnx"), features(nlp, "torch")):
+        numpy.testing.assert_allclose(got, expected, atol=FP32_TOLERANCE, rtol=0)
+
+
+def test_a_variant_stored_whole_still_runs(tiny_bert):  # noqa: F811
+    nlp = make_nlp(tiny_bert)
+    nlp.initialize()
+    (node,) = pipeline_features_nodes(nlp)
+    store_onnx(node, export_onnx(onnx_encoder_module(node)), share_weights=False)
+    assert "fp32" not in node.attrs[onnx_encoder.ONNX_ATTR]["torch_weights"]
+    for got, expected in zip(features(nlp, "onnx"), features(nlp, "torch")):
+        numpy.testing.assert_allclose(got, expected, atol=FP32_TOLERANCE, rtol=0)

@@ -85,6 +85,7 @@ def build_encoder_features(
     combine: str = "concat",
     tokenizer_config: dict = {},
     transformer_config: dict = {},
+    mixed_precision: bool = False,
 ) -> Model[List[Doc], List[Floats2d]]:
     """Per-token features from a frozen encoder's hidden layers.
 
@@ -96,6 +97,9 @@ def build_encoder_features(
         their "weighted" mean (hidden), with weights learned in training (starting as the mean).
     tokenizer_config (dict): settings for the Hugging Face tokenizer.
     transformer_config (dict): settings for the Hugging Face model config.
+    mixed_precision (bool): run the PyTorch encoder under fp16 autocast: the GPU path of the
+        frozen encoder (`spacy train/apply --gpu-id N`); switched off with a warning on CPU, where
+        ONNX Runtime is the fast path (onnx_encoder.py). Part of the feature cache's key.
     RETURNS (Model[List[Doc], List[Floats2d]]): one (n_tokens, width) array per doc.
     """
     if combine not in COMBINATIONS:
@@ -109,7 +113,9 @@ def build_encoder_features(
         get_spans,
         tokenizer_config=tokenizer_config,
         transformer_config={**transformer_config, "output_hidden_states": True},
+        mixed_precision=mixed_precision,
     )
+    fp16 = bool(next((shim._mixed_precision for node in encoder.walk() for shim in node.shims), False))
     # Only "weighted" has parameters, so pipelines trained with the other two load as before.
     params = {"layer_weights": None, "scale": None} if combine == "weighted" else {}
     return Model(
@@ -121,7 +127,8 @@ def build_encoder_features(
         params=params,
         attrs={"name": name, "layers": layers if isinstance(layers, str) else list(layers), "combine": combine,
                # for the cache key (the encoder itself keeps them only until it is saved)
-               "tokenizer_config": dict(tokenizer_config), "transformer_config": dict(transformer_config)},
+               "tokenizer_config": dict(tokenizer_config), "transformer_config": dict(transformer_config),
+               "mixed_precision": fp16},
     )
 
 
@@ -279,6 +286,8 @@ def encoder_fingerprint(model: Model) -> str:
     doc's pooled layers (feature_cache.encoder_key); one cache serves every `combine`, since it
     holds the layers side by side."""
     configs = {key: model.attrs.get(key, {}) for key in ("tokenizer_config", "transformer_config")}
+    if model.attrs.get("mixed_precision"):  # fp16 features are other numbers (no key change without it)
+        configs["mixed_precision"] = True
     return encoder_key(model.attrs["name"], chosen_layers(model), configs, model.layers[0], torch_module(model.layers[0]))
 
 

@@ -30,7 +30,7 @@ TRAIN_DATA = [
 
 def tok2vec_config(encoder: Path, layers=(-2, -1), combine: str = "concat", window: Optional[int] = 8,
                    transformer_config: Optional[dict] = None, get_spans: Optional[dict] = None,
-                   tokenizer_config: Optional[dict] = None) -> dict:
+                   tokenizer_config: Optional[dict] = None, mixed_precision: bool = False) -> dict:
     """window: strided windows of that many tokens; None: whole docs (fgen.wordpiece_doc_spans.v1);
     get_spans: another span getter's config block instead."""
     if get_spans is None:
@@ -40,7 +40,7 @@ def tok2vec_config(encoder: Path, layers=(-2, -1), combine: str = "concat", wind
         "@architectures": "fgen.encoder_features.v1", "name": str(encoder), "combine": combine,
         "layers": layers if isinstance(layers, str) else list(layers),
         "get_spans": get_spans, "tokenizer_config": tokenizer_config or {"use_fast": True},
-        "transformer_config": transformer_config or {},
+        "transformer_config": transformer_config or {}, "mixed_precision": mixed_precision,
     }
     hash_embed = {"@architectures": "spacy.MultiHashEmbed.v2", "width": 16, "attrs": ["NORM", "SHAPE"],
                   "rows": [200, 50], "include_static_vectors": False}
@@ -284,6 +284,22 @@ def test_cache_key_sees_all_that_changes_the_features(tiny_bert, tmp_path, monke
     monkeypatch.setattr(encoder_windows, "POOLING_VERSION", encoder_windows.POOLING_VERSION + 1)
     keys["pooling"] = fingerprint_of(base)
     assert len(set(keys.values()) | {key}) == len(keys) + 1, keys
+
+
+def test_mixed_precision_is_the_gpu_path_and_part_of_the_cache_key(tiny_bert):
+    """On CPU fp16 autocast is switched off with a warning (same features, same cache key); where
+    it runs (a GPU), the key changes, so fp16 features never serve an fp32 pipeline."""
+    base = initialized(tiny_bert)
+    with pytest.warns(UserWarning, match="mixed_precision needs a GPU"):
+        on_cpu = initialized(tiny_bert, mixed_precision=True)
+    (model,) = pipeline_features_nodes(on_cpu)
+    assert model.attrs["mixed_precision"] is False
+    assert fingerprint_of(on_cpu) == fingerprint_of(base)
+    docs = [base.make_doc(text) for text, _ in TRAIN_DATA]
+    for got, expected in zip(features_of(on_cpu, docs), features_of(base, docs)):
+        numpy.testing.assert_allclose(got, expected, atol=1e-6)
+    model.attrs["mixed_precision"] = True  # as built with --gpu-id
+    assert fingerprint_of(on_cpu) != fingerprint_of(base)
 
 
 def test_bad_settings():

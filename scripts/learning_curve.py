@@ -56,6 +56,7 @@ def main(
     features_cache: Optional[Path] = typer.Option(None, help="Shared on-disk encoder feature cache"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g"),
     from_points: bool = typer.Option(False, "--from-points", help="Train nothing: rewrite table.md and the figure from OUTPUT_DIR/points.json (a stopped run)"),
+    resume: bool = typer.Option(False, "--resume", help="Keep the points of OUTPUT_DIR/points.json (a stopped run with the same options) and train the rest"),
 ) -> None:
     """Train on growing subsets of each fold and score on its test part."""
     try:
@@ -73,9 +74,10 @@ def main(
         fold_docs.append(tuple(list(DocBin().from_disk(p).get_docs(vocab)) for p in paths))
     points = []
     base = sum(len(train_docs) for train_docs, _ in fold_docs) / len(fold_docs) if fold_docs else None
+    saved_path = output_dir / "points.json"
+    saved = [CurvePoint(**p) for p in json.loads(saved_path.read_text(encoding="utf8"))] if (from_points or resume) and saved_path.exists() else []
     if from_points:
-        saved = json.loads((output_dir / "points.json").read_text(encoding="utf8"))
-        write_outputs([CurvePoint(**p) for p in saved], output_dir, base)
+        write_outputs(saved, output_dir, base)
         msg.good(f"{len(saved)} points: {output_dir / 'table.md'}")
         return
 
@@ -88,7 +90,7 @@ def main(
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
         run_curve(fold_docs, fraction_list, output_dir, spacy_trainer(config, seed, max_steps, max_epochs, definitions, features_cache, gpu_id),
-                  pipeline_scorer(definitions, features_cache), seed=seed, on_point=done, fold_ids=fold_ids)
+                  pipeline_scorer(definitions, features_cache), seed=seed, on_point=done, fold_ids=fold_ids, done=saved)
     except (ValueError, RuntimeError) as err:
         msg.fail(str(err), exits=1)
     msg.good(f"{len(points)} points: {output_dir / 'table.md'}")

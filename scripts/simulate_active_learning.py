@@ -26,7 +26,7 @@ from spacy.tokens import DocBin
 import fgen  # noqa: F401  registers the Doc extensions
 from fgen.annotate.inputs import AnnotateError
 from fgen.runs.learning_curve import headline_scores
-from fgen.runs.subset_training import pipeline_scorer, spacy_trainer
+from fgen.runs.subset_training import pipeline_scorer, spacy_trainer, trained_model
 from fgen.suggest.simulation import RoundPoint, curves, goal, markdown_table, plot, points_json, simulate, uncertainty_selector
 from fgen.util.atomic import write_bytes_atomic
 from fgen.util.console import msg
@@ -71,6 +71,7 @@ def main(
     definitions: Optional[Path] = typer.Option(None, help="Corpus folder with the scheme definition files"),
     features_cache: Optional[Path] = typer.Option(None, help="Shared on-disk encoder feature cache"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g"),
+    resume: bool = typer.Option(False, "--resume", help="Continue a stopped run with the same options: the rounds in OUTPUT_DIR/points.json whose models are there are not trained again"),
 ) -> None:
     """Rounds of annotation simulated on POOL, per strategy, scored on TEST."""
     for path in (pool, test):
@@ -84,11 +85,16 @@ def main(
     score = pipeline_scorer(definitions, features_cache)
     output_dir.mkdir(parents=True, exist_ok=True)
     full_pool_f = None
+    saved_path = output_dir / "points.json"
+    earlier = [RoundPoint(**p) for p in json.loads(saved_path.read_text(encoding="utf8"))] if resume and saved_path.exists() else []
     if full_pool:
         run_dir = output_dir / "full_pool"
         run_dir.mkdir(exist_ok=True)
-        DocBin(docs=pool_docs, store_user_data=True).to_disk(run_dir / "train.spacy")
-        full_pool_f = headline_scores(score(train(run_dir / "train.spacy", run_dir), test_docs))["entities"]
+        model = trained_model(run_dir)
+        if not (resume and model.exists()):
+            DocBin(docs=pool_docs, store_user_data=True).to_disk(run_dir / "train.spacy")
+            model = train(run_dir / "train.spacy", run_dir)
+        full_pool_f = headline_scores(score(model, test_docs))["entities"]
         msg.good(f"whole pool ({len(pool_docs)} abstracts): entities F {full_pool_f:.1f}")
     points = []
 
@@ -100,7 +106,8 @@ def main(
 
     try:
         simulate(pool_docs, test_docs, names, output_dir, train, score, uncertainty_selector(features_cache=features_cache), initial=initial,
-                 round_size=round_size, rounds=rounds, repeats=repeats, seed=seed, on_point=done)
+                 round_size=round_size, rounds=rounds, repeats=repeats, seed=seed, on_point=done, done=earlier,
+                 trained_model=trained_model)
     except (ValueError, RuntimeError, AnnotateError) as err:
         msg.fail(str(err), exits=1)
     for strategy, g in write_outputs(points, output_dir, len(pool_docs), full_pool_f).items():

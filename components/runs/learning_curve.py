@@ -73,6 +73,7 @@ def run_curve(
     seed: int = 0,
     on_point: Optional[Callable[[CurvePoint], None]] = None,
     fold_ids: Optional[Sequence[int]] = None,
+    done: Sequence[CurvePoint] = (),
 ) -> List[CurvePoint]:
     """Train and score every (fold, fraction), smallest fraction first within a fold.
 
@@ -81,13 +82,21 @@ def run_curve(
     seed (int): the subsets' order (fold k uses seed + k).
     fold_ids (Optional[Sequence[int]]): the folds' numbers (default 0, 1, ...), for names and seeds.
     on_point (Optional[Callable[[CurvePoint], None]]): called as each point is done (progress,
-        saving partial results).
+        saving partial results), also for the points of `done`.
+    done (Sequence[CurvePoint]): points of an earlier run (its points.json) that are not trained
+        again (a resumed run: the subsets are the same, they follow the seed).
     """
+    earlier = {(p.fold, p.fraction): p for p in done}
     points: List[CurvePoint] = []
     for i, (train_docs, test_docs) in enumerate(folds):
         k = fold_ids[i] if fold_ids is not None else i
         subsets = nested_subsets(len(train_docs), fractions, seed + k)
         for fraction in sorted(fractions):
+            if (k, fraction) in earlier:
+                points.append(earlier[(k, fraction)])
+                if on_point is not None:
+                    on_point(points[-1])
+                continue
             run_dir = workdir / f"fold{k}" / f"{round(100 * fraction)}"
             run_dir.mkdir(parents=True, exist_ok=True)
             train_path = run_dir / "train.spacy"

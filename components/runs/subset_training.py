@@ -52,9 +52,14 @@ def spacy_trainer(config: Path, seed: int = 0, max_steps: int = 1340, max_epochs
             status = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
         if status != 0:
             raise RuntimeError(failure_message(seed, status, output / LOG_NAME))
-        return output / "model-last"
+        return trained_model(run_dir)
 
     return train
+
+
+def trained_model(run_dir: Path) -> Path:
+    """Where `spacy_trainer`'s `train(..., run_dir)` leaves the model (a resumed run looks there)."""
+    return run_dir / "run" / "model-last"
 
 
 def load_with_cache(model: Path, features_cache: Optional[Path] = None) -> Language:

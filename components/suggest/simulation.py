@@ -78,16 +78,24 @@ def simulate(
     repeats: int = 3,
     seed: int = 0,
     on_point: Optional[Callable[[RoundPoint], None]] = None,
+    done: Sequence[RoundPoint] = (),
+    trained_model: Optional[Callable[[Path], Path]] = None,
 ) -> List[RoundPoint]:
     """Run every (repeat, strategy): `rounds` trainings on `initial`, `initial + round_size`, ...
     abstracts of `pool` (fewer when the pool runs out), each scored on `test_docs`.
 
     workdir (Path): subsets and runs go to `workdir/r{repeat}/{strategy}/round{k}`.
+    done (Sequence[RoundPoint]): points of an earlier run with the same settings (its points.json):
+        a round among them whose model `trained_model(run folder)` still exists is not trained
+        again; its model picks the next round as before (random picks follow the seed, the
+        ranking is deterministic), so a resumed run is the run it continues.
+    trained_model (Optional[Callable[[Path], Path]]): where `train` left a round's model.
     RETURNS (List[RoundPoint]): in the order trained.
     RAISES (ValueError): `initial` or `round_size` below 1, or `initial` beyond the pool.
     """
     if initial < 1 or round_size < 1 or initial > len(pool):
         raise ValueError(f"initial ({initial}) and round_size ({round_size}) must be 1 or more, initial at most the pool ({len(pool)})")
+    earlier = {(p.repeat, p.strategy, p.round): p for p in done}
     points: List[RoundPoint] = []
     for repeat in range(repeats):
         start = random.Random(seed + repeat).sample(range(len(pool)), initial)
@@ -95,10 +103,16 @@ def simulate(
         for strategy in strategies:
             labelled = list(start)
             for k in range(rounds):
+                run_dir = workdir / f"r{repeat}" / strategy / f"round{k}"
+                before = earlier.get((repeat, strategy, k))
                 if k == 0 and first is not None:
                     model, scores = first
+                elif (before is not None and trained_model is not None and before.n_labelled == len(labelled)
+                      and trained_model(run_dir).exists()):
+                    model, scores = trained_model(run_dir), before.scores
+                    if k == 0:
+                        first = model, scores
                 else:
-                    run_dir = workdir / f"r{repeat}" / strategy / f"round{k}"
                     run_dir.mkdir(parents=True, exist_ok=True)
                     train_path = run_dir / "train.spacy"
                     DocBin(docs=[pool[i] for i in sorted(labelled)], store_user_data=True).to_disk(train_path)

@@ -85,6 +85,16 @@ def test_curve_trains_each_fold_and_fraction_on_nested_subsets(tmp_path):
     assert f"| {trend.predict(40):.1f} | {trend.predict(140):.1f} | {trend.predict(340):.1f} |" in markdown_table(rows, trends(rows), base=40)
 
 
+def test_a_resumed_curve_trains_only_the_points_it_lacks(tmp_path):
+    folds = [(docs("a", 20), docs("ta", 5))]
+    full = run_curve(folds, [0.25, 0.5, 1.0], tmp_path / "full", fake_trainer([]), fake_scorer, seed=1)
+    trained, seen = [], []
+    resumed = run_curve(folds, [0.25, 0.5, 1.0], tmp_path / "resumed", fake_trainer(trained), fake_scorer, seed=1,
+                        done=full[:2], on_point=seen.append)
+    assert len(trained) == 1 and len(trained[0]) == 20  # only the 100% point
+    assert [(p.fraction, p.scores) for p in resumed] == [(p.fraction, p.scores) for p in full] and seen == resumed
+
+
 def test_script_writes_points_table_and_figure(tmp_path, monkeypatch):
     folds_dir = tmp_path / "folds"
     folds_dir.mkdir()

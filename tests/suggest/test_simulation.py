@@ -57,6 +57,19 @@ def test_rounds_reveal_picked_abstracts_from_a_shared_initial_set(tmp_path):
     assert "| 7 |" in markdown_table(curve)
 
 
+def test_a_resumed_simulation_continues_where_it_stopped(tmp_path):
+    pool, settings = docs("p", 12), dict(initial=3, round_size=2, rounds=3, repeats=1, seed=5)
+    full = simulate(pool, docs("t", 2), ["random", "uncertainty"], tmp_path, fake_trainer([]), fake_scorer,
+                    fake_selector([]), **settings)
+    (tmp_path / "r0" / "uncertainty" / "round2" / "model.json").unlink()  # a round whose model is gone is trained again
+    trained = []
+    resumed = simulate(pool, docs("t", 2), ["random", "uncertainty"], tmp_path, fake_trainer(trained), fake_scorer,
+                       fake_selector([]), done=full[:5], trained_model=lambda run_dir: run_dir / "model.json", **settings)
+    assert len(trained) == 1 and len(trained[0]) == 7
+    assert [(p.strategy, p.round, p.n_labelled, p.scores) for p in resumed] == [
+        (p.strategy, p.round, p.n_labelled, p.scores) for p in full]
+
+
 def test_rounds_stop_when_the_pool_runs_out(tmp_path):
     trained = []
     points = simulate(docs("p", 5), docs("t", 1), ["random"], tmp_path, fake_trainer(trained), fake_scorer,

@@ -50,8 +50,7 @@ def load_with_windows(model: str, window: int, stride: int) -> spacy.Language:
 
 def wordpieces_read(nlp: spacy.Language, docs: List[Doc]) -> Tuple[int, int]:
     """(wordpieces in the encoder's windows, wordpieces of the whole docs), special tokens included."""
-    (node,) = [n for n in pipeline_features_nodes(nlp) if n.layers][:1]
-    encoder = node.layers[0]
+    encoder = pipeline_features_nodes(nlp)[0].layers[0]
     tokenizer = encoder.tokenizer
     windows = [span.text for spans in encoder.attrs["get_spans"](docs) for span in spans]
     count = lambda texts: sum(len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"])  # noqa: E731

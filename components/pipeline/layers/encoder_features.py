@@ -38,7 +38,7 @@ from thinc.types import Floats2d, Floats3d
 
 from fgen.pipeline.layers.encoder_fine_tuning import pooled_layers_with_grad
 from fgen.pipeline.layers.encoder_windows import pooled_windows
-from fgen.pipeline.layers.encoders import create_transformer_model
+from fgen.pipeline.layers.encoders import create_transformer_model, encoder_shim, torch_module
 from fgen.pipeline.layers.feature_cache import FeatureCache, doc_key, encoder_key
 from fgen.pipeline.layers.onnx_encoder import (
     ONNX_ATTR, active_variant, drop_onnx, onnx_hidden_states, runtime_state, session_for,
@@ -115,7 +115,7 @@ def build_encoder_features(
         transformer_config={**transformer_config, "output_hidden_states": True},
         mixed_precision=mixed_precision,
     )
-    fp16 = bool(next((shim._mixed_precision for node in encoder.walk() for shim in node.shims), False))
+    fp16 = bool(encoder_shim(encoder)._mixed_precision)  # False when switched off on CPU
     # Only "weighted" has parameters, so pipelines trained with the other two load as before.
     params = {"layer_weights": None, "scale": None} if combine == "weighted" else {}
     return Model(
@@ -155,11 +155,6 @@ def chosen_layers(model: Model) -> List[int]:
 def hidden_width(encoder: Model) -> int:
     """The hidden size of an initialized spacy-transformers model."""
     return int(encoder.get_dim("nO"))
-
-
-def torch_module(encoder: Model):
-    """The PyTorch (Hugging Face) module inside a spacy-transformers model."""
-    return next(shim._model for node in encoder.walk() for shim in node.shims)
 
 
 def forward(model: Model, docs: List[Doc], is_train: bool):

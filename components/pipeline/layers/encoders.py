@@ -126,3 +126,15 @@ def create_transformer_model(
 
         model.init = init_or_fail
     return model
+
+
+def encoder_shim(encoder: Model) -> Any:
+    """The PyTorch shim (spacy-transformers' HFShim) of a spacy-transformers model: it holds the
+    Hugging Face module and its mixed-precision setting."""
+    return next(shim for node in encoder.walk() for shim in node.shims)
+
+
+def torch_module(encoder: Model) -> Any:
+    """The PyTorch (Hugging Face) module inside a spacy-transformers model."""
+    return encoder_shim(encoder)._model
+

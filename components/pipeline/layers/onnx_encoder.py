@@ -39,6 +39,7 @@ import numpy
 import torch
 from thinc.api import Model
 
+from fgen.pipeline.layers.encoders import torch_module
 from fgen.pipeline.layers.model_state import ModelState, model_state
 
 # The features node's attr that holds the exported encoder: {"variants": {name: bytes},
@@ -157,17 +158,13 @@ def store_onnx(model: Model, variants: Dict[str, bytes], default: str = "fp32", 
     """
     if default not in variants:
         raise ValueError(f"default variant {default!r} is not among the exported ones ({', '.join(variants)})")
-    module = _torch_module(model)
+    module = torch_module(model.layers[0])
     stored, torch_weights = dict(variants), {}
     if share_weights and "fp32" in stored:
         stored["fp32"], torch_weights["fp32"] = share_torch_weights(stored["fp32"], module)
     model.attrs[ONNX_ATTR] = {"variants": stored, "default": default, "n_hidden": module.config.num_hidden_layers + 1,
                               "torch_weights": torch_weights}
     runtime_state(model).session = None  # any open session ran the bytes replaced here
-
-
-def _torch_module(model: Model) -> torch.nn.Module:
-    return next(shim._model for node in model.layers[0].walk() for shim in node.shims)
 
 
 def share_torch_weights(exported: bytes, module: torch.nn.Module) -> Tuple[bytes, List[List[str]]]:
@@ -292,7 +289,7 @@ def session_for(model: Model, variant: str):
         options.inter_op_num_threads = 1
         options.enable_cpu_mem_arena = False
         pairs = stored.get("torch_weights", {}).get(variant, [])
-        params = _torch_module(model).state_dict() if pairs else {}
+        params = torch_module(model.layers[0]).state_dict() if pairs else {}
         state.shared_inputs = {name: numpy.ascontiguousarray(params[source].detach().cpu().numpy(), dtype="float32")
                                for name, source in pairs}
         state.session = ort.InferenceSession(stored["variants"][variant], options, providers=["CPUExecutionProvider"])

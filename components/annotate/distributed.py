@@ -23,7 +23,6 @@ Docs/scale-out.md has the fault model: what is exactly-once, what a node crash c
 Ray is imported only when a job runs: fgen works without the `distributed` extra.
 """
 import glob
-import hashlib
 import json
 import os
 import re
@@ -51,6 +50,7 @@ from fgen.annotate.watchdog import ClusterWatchdog
 from fgen.formats.passages import PROVENANCE_KEY as PASSAGES
 from fgen.formats.writers import SUFFIX_OF_FORMAT, write_file
 from fgen.util.atomic import append_durable, write_bytes_atomic
+from fgen.util.hashing import file_hash
 
 MANIFEST = "manifest.jsonl"
 # Ids found in several Parquet files of OUTPUT_DIR: a line per id with the files, in input order.
@@ -96,20 +96,11 @@ def sidecar_path(output: Path) -> Path:
     return output.with_name(output.name + SIDECAR_SUFFIX)
 
 
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of the file's bytes, hex."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_sidecar(output: Path, entry: Dict[str, Any], ids: Sequence[str]) -> None:
     """Write the sidecar of the complete output `output` (already renamed into place): its
     manifest line, size, SHA-256 and ids, atomically. Written after the output, it is the proof
     that the output is done: a crash before it leaves an output that a rerun writes again."""
-    sidecar = {"manifest": entry, "bytes": output.stat().st_size, "sha256": file_sha256(output), "ids": list(ids)}
+    sidecar = {"manifest": entry, "bytes": output.stat().st_size, "sha256": file_hash(output), "ids": list(ids)}
     write_bytes_atomic(sidecar_path(output), json.dumps(sidecar, ensure_ascii=False).encode("utf8"))
 
 
@@ -121,7 +112,7 @@ def _read_sidecar(output: Path) -> Optional[Dict[str, Any]]:
         entry, ids = sidecar["manifest"], sidecar["ids"]
         if output.stat().st_size != sidecar["bytes"] or not isinstance(entry, dict) or entry.get("annotated") != len(ids):
             return None
-        return sidecar if file_sha256(output) == sidecar["sha256"] else None
+        return sidecar if file_hash(output) == sidecar["sha256"] else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -45,6 +45,7 @@ import typer
 from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 
+from fgen.analysis.corpus_stats import count_words
 from fgen.formats.jsonl import read_jsonl
 from fgen.formats.records import Problem
 from fgen.formats.text import read_txt
@@ -177,7 +178,7 @@ def _timed_pass(nlp: spacy.language.Language, texts: List[str], batch_size: int,
     start = time.perf_counter()
     for doc in nlp.pipe(texts, batch_size=batch_size, n_process=n_process):
         n_docs += 1
-        n_words += sum(not token.is_space for token in doc)
+        n_words += count_words(doc)
     seconds = time.perf_counter() - start
     _reap_workers()  # untimed: the docs are all there
     return {"seconds": seconds, "docs": n_docs, "words": n_words}
@@ -257,7 +258,7 @@ def measure_reference(model: str, texts: List[str], batch_size: int, repeats: in
         raise BenchmarkError(f"{model}: no fgen.encoder_features.v1 encoder for the reference")
     module, tokenizer = torch_module(nodes[0].layers[0]), nodes[0].layers[0].tokenizer
     module.eval()
-    n_words = sum(sum(not token.is_space for token in doc) for doc in nlp.tokenizer.pipe(texts))
+    n_words = sum(count_words(doc) for doc in nlp.tokenizer.pipe(texts))
     limit = min(tokenizer.model_max_length, module.config.max_position_embeddings)
 
     def one_pass(batch: List[str]) -> float:

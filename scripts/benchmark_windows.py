@@ -22,6 +22,7 @@ import typer
 from spacy.tokens import Doc, DocBin
 
 import fgen  # noqa: F401  registers fgen's extensions and functions
+from fgen.analysis.corpus_stats import count_words
 from fgen.pipeline.layers.encoder_features import pipeline_features_nodes
 from fgen.runs.benchmarking import machine
 from fgen.scoring.evaluation import evaluate_docs
@@ -63,7 +64,7 @@ def measure(model: str, gold: List[Doc], window: int, stride: int, definitions: 
     start = time.perf_counter()
     scores = evaluate_docs(nlp, gold, definitions=definitions)
     seconds = time.perf_counter() - start
-    words = sum(1 for doc in gold for token in doc if not token.is_space)
+    words = sum(count_words(doc) for doc in gold)
     return {"window": window, "stride": stride, "wordpieces_ratio": in_windows / whole, "seconds": seconds,
             "words_per_second": words / seconds, **{name: scores[key] for name, key in HEADLINE.items()}}
 
